@@ -1,0 +1,3 @@
+module user-api
+
+go 1.19

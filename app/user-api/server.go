@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+type server struct {
+	cfg      config
+	host     string
+	draining atomic.Bool // set on SIGTERM so load balancers stop sending traffic
+	metrics  *metrics
+}
+
+func newServer(cfg config, host string) *server {
+	return &server{cfg: cfg, host: host, metrics: newMetrics()}
+}
+
+// ServeHTTP routes on the exact path and records metrics for every request.
+// The handler label is one of a fixed set so unknown paths cannot blow up
+// the number of series.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.metrics.inFlight.Add(1)
+	defer s.metrics.inFlight.Add(-1)
+	w.Header().Set("X-App-Version", version)
+
+	handler, serve := "other", http.NotFound
+	switch r.URL.Path {
+	case "/":
+		handler, serve = "root", s.root
+	case "/healthz":
+		handler, serve = "healthz", s.healthz
+	case "/metrics":
+		handler, serve = "metrics", s.serveMetrics
+	}
+	if handler != "other" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		serve = methodNotAllowed
+	}
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	serve(rec, r)
+	s.metrics.observe(handler, rec.code, time.Since(start))
+}
+
+func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.faultLatency > 0 {
+		t := time.NewTimer(s.cfg.faultLatency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return // client is gone, nobody to answer
+		}
+	}
+	if rand.Float64() < s.cfg.faultErrorRate {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "injected fault"})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Service string `json:"service"`
+		Version string `json:"version"`
+		Host    string `json:"host"`
+	}{"user-api", version, s.host})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case s.cfg.faultHealth:
+		http.Error(w, "unhealthy (injected fault)", http.StatusServiceUnavailable)
+	default:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	}
+}
+
+func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	// Render first so a slow scraper does not hold the metrics lock.
+	var buf bytes.Buffer
+	s.metrics.write(&buf)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v interface{}) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// statusRecorder remembers the status code for the metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
