@@ -1,0 +1,102 @@
+"""Fixtures shared by the Molecule scenarios' tests: the scenario's lab, requests through its LB, and
+playbook runs through ansible-runner (the way CI drives them)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import ansible_runner
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
+LAB_DIR = PROJECT / ".lab" / LAB_NAME
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """What lab.py recorded: hosts with address and groups, key and known_hosts paths."""
+    return json.loads((LAB_DIR / "lab.json").read_text())
+
+
+def addresses(lab, group):
+    return [host["address"] for host in lab["hosts"] if group in host["groups"]]
+
+
+@pytest.fixture(scope="session")
+def lb_url(lab):
+    return f"http://{addresses(lab, 'lb')[0]}/"
+
+
+def get_json(url, timeout=5):
+    """One GET on a new connection: (status, decoded JSON body)."""
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, json.loads(response.read())
+
+
+def answers(url, count):
+    """{host: version} of `count` requests through the LB."""
+    seen = {}
+    for _ in range(count):
+        _, body = get_json(url)
+        seen[body["host"]] = body["version"]
+    return seen
+
+
+@pytest.fixture(scope="session")
+def playbook(tmp_path_factory):
+    """Runs a project playbook on the scenario's fleet with ansible-runner; returns the Runner."""
+    artifacts = tmp_path_factory.mktemp("runner")
+
+    def run(name, **extravars):
+        runner = ansible_runner.run(
+            private_data_dir=str(artifacts),
+            project_dir=str(PROJECT),
+            playbook=str(PROJECT / "playbooks" / name),
+            inventory=str(LAB_DIR / "inventory"),
+            extravars=extravars,
+            envvars={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
+            quiet=True,
+        )
+        return runner
+    return run
+
+
+def changed_hosts(runner):
+    return {host: count for host, count in runner.stats["changed"].items() if count}
+
+
+def failure_messages(runner):
+    return [event["event_data"]["res"].get("msg", "") for event in runner.events
+            if event["event"] == "runner_on_failed" and not event["event_data"].get("ignore_errors")]
+
+
+@pytest.fixture
+def load(lb_url, tmp_path):
+    """Starts the load generator through the LB; call .stop() to end it and get its report."""
+    class Load:
+        def __init__(self, rate=300, duration=900):
+            self.report_path = tmp_path / "load.json"
+            self.process = subprocess.Popen(
+                [sys.executable, str(PROJECT / "tools" / "loadgen.py"), lb_url, "--rate", str(rate),
+                 "--duration", str(duration), "--json", str(self.report_path), "--quiet"])
+
+        def stop(self):
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+            return json.loads(self.report_path.read_text())
+
+    started = []
+
+    def start(**kwargs):
+        started.append(Load(**kwargs))
+        return started[-1]
+    yield start
+    for generator in started:
+        if generator.process.poll() is None:
+            generator.process.kill()

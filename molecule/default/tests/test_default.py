@@ -1,0 +1,72 @@
+"""site.yml on 2 app hosts + LB: the service, its unit's hardening, the LB and what it answers."""
+
+import pytest
+from conftest import addresses, answers, get_json
+
+APP = "user-api"
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictNamespaces": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "CapabilityBoundingSet": "",
+}
+
+
+@pytest.fixture(scope="module", params=["app1", "app2"])
+def app_host(request):
+    import testinfra
+    return testinfra.get_host(f"ansible://{request.param}",
+                              ansible_inventory=request.config.getoption("ansible_inventory"))
+
+
+@pytest.fixture(scope="module")
+def lb_host(request):
+    import testinfra
+    return testinfra.get_host("ansible://lb1", ansible_inventory=request.config.getoption("ansible_inventory"))
+
+
+def test_service_runs_as_its_own_user(app_host):
+    service = app_host.service(APP)
+    assert service.is_running and service.is_enabled
+    pid = app_host.check_output(f"systemctl show --property MainPID --value {APP}")
+    assert app_host.check_output(f"ps -o user= -p {pid}") == APP
+    assert app_host.user(APP).shell == "/usr/sbin/nologin"
+
+
+def test_unit_is_hardened(app_host):
+    shown = app_host.check_output(f"systemctl show {APP} " + " ".join(f"--property {p}" for p in HARDENING))
+    properties = dict(line.split("=", 1) for line in shown.splitlines())
+    assert properties == HARDENING
+
+
+def test_current_release_is_the_deployed_version(app_host):
+    assert app_host.file(f"/opt/{APP}/current").linked_to == f"/opt/{APP}/releases/1.0.0"
+    fact = app_host.file("/etc/ansible/facts.d/user_api.fact").content_string
+    assert '"version": "1.0.0"' in fact
+
+
+def test_health_answers_200(app_host):
+    assert app_host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/healthz") == "200"
+
+
+def test_nginx_config_is_valid(lb_host):
+    assert lb_host.run("nginx -t").rc == 0
+    assert lb_host.service("nginx").is_running
+
+
+def test_stub_status_is_on_localhost_only(lb_host, lab):
+    assert "Active connections" in lb_host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
+    lb = addresses(lab, "lb")[0]
+    assert lb_host.run(f"curl -s --max-time 2 http://{lb}:8081/nginx_status").rc != 0
+
+
+def test_lb_answers_from_every_live_host_with_the_deployed_version(lb_url):
+    assert answers(lb_url, 20) == {"app1": "1.0.0", "app2": "1.0.0"}
+    status, body = get_json(lb_url)
+    assert status == 200 and body["service"] == APP
