@@ -158,9 +158,31 @@ def ssh_options(state):
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
 
 
-def up(name, subnet, hosts, publish, inventory):
+def running(name, hosts, publish):
+    """The record of lab NAME when it already runs exactly these hosts, else None."""
+    try:
+        record = json.loads((STATE_ROOT / name / "lab.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if [(h["name"], h["groups"]) for h in record["hosts"]] != hosts or record["publish"] != publish:
+        return None
+    up_now = run("podman", "ps", "-q", "--filter", f"label=fleet-lab={name}", "--filter", "status=running")
+    if len(up_now.stdout.split()) != len(hosts):
+        return None
+    state = STATE_ROOT / name
+    for host in record["hosts"]:
+        wait_for_ssh(host["address"], state)
+    return record
+
+
+def up(name, subnet, hosts, publish, inventory, reuse=False):
     if not hosts:
         raise LabError("no hosts asked for: give counts (--blue/--green/--lb) or --spec")
+    record = running(name, hosts, publish) if reuse else None
+    if record:
+        if inventory:
+            write_inventory(Path(inventory), record)
+        return record
     subnet = subnet or pick_subnet(name)
     network = ipaddress.ip_network(subnet)
     addresses = list(network.hosts())[FIRST_HOST_OFFSET - 1:]
@@ -236,6 +258,7 @@ def main(argv=None):
     start.add_argument("--spec", help="JSON list of {name, groups} (Molecule's platforms) instead of counts")
     start.add_argument("--publish", type=int, help="publish the first lb host's port 80 on 127.0.0.1:PORT")
     start.add_argument("--inventory", help="write an Ansible inventory into this folder")
+    start.add_argument("--reuse", action="store_true", help="keep the lab if it already runs these hosts")
     stop = commands.add_parser("down", help="remove every container, network and file of the lab")
     stop.add_argument("--name", default="lab")
     commands.add_parser("image", help="build the base image unless the cached one is current")
@@ -246,7 +269,7 @@ def main(argv=None):
             hosts = hosts_from_spec(args.spec) if args.spec else hosts_from_counts(
                 (("blue", args.blue), ("green", args.green), ("lb", args.lb)))
             started = time.monotonic()
-            record = up(args.name, args.subnet, hosts, args.publish, args.inventory)
+            record = up(args.name, args.subnet, hosts, args.publish, args.inventory, args.reuse)
             print(f"lab {args.name}: {len(record['hosts'])} hosts up in {time.monotonic() - started:.1f}s"
                   + (f", inventory in {args.inventory}" if args.inventory else ""))
         elif args.command == "down":

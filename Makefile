@@ -1,0 +1,62 @@
+# Everything an operator or CI runs. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+VERSION ?= 1.0.0
+DEMO_VERSIONS := 1.0.0 1.1.0
+# The lab: 5 blue + 5 green app hosts and 1 LB, published on 127.0.0.1:$(LAB_PORT).
+LAB_BLUE ?= 5
+LAB_GREEN ?= 5
+LAB_LB ?= 1
+LAB_PORT ?= 8080
+ARTIFACT := build/user-api-$(VERSION)-linux-amd64
+GO_SOURCES := $(wildcard app/user-api/*.go) app/user-api/go.mod
+
+.PHONY: help setup build artifacts lab-up lab-down demo test lint unit molecule bench-rolling bench-bluegreen clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: ## install Debian packages and the .venv (idempotent; run as root on Debian 12)
+	@tools/setup.sh
+
+build: $(ARTIFACT) ## build user-api VERSION (default 1.0.0) into build/ with its .sha256
+
+build/user-api-%-linux-amd64: $(GO_SOURCES)
+	@mkdir -p build
+	cd app/user-api && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-mod=mod GOPROXY=off \
+	  go build -trimpath -ldflags "-s -w -X main.version=$*" -o $(CURDIR)/$@ .
+	cd build && sha256sum $(notdir $@) > $(notdir $@).sha256
+
+artifacts: setup $(foreach v,$(DEMO_VERSIONS),build/user-api-$(v)-linux-amd64) ## build 1.0.0 and 1.1.0
+
+lab-up: setup ## start the lab fleet (reuses a running one) and write inventories/lab/
+	python lab/lab.py up --reuse --name lab --blue $(LAB_BLUE) --green $(LAB_GREEN) --lb $(LAB_LB) \
+	  --publish $(LAB_PORT) --inventory inventories/lab
+
+lab-down: ## remove every container, network, key and file of the lab
+	python3 lab/lab.py down --name lab
+
+demo: artifacts lab-up ## the main job: deploy 1.0.0 onto the lab and show every live host through the LB
+	ansible-playbook playbooks/site.yml -e app_version=1.0.0
+	ansible-playbook playbooks/status.yml
+	@echo "The fleet answers on http://127.0.0.1:$(LAB_PORT)/ - next: make rolling | bluegreen (see README)"
+
+lint: setup ## ansible-lint (production profile)
+	ansible-lint --profile production
+
+unit: artifacts ## go test and the pytest suites (modules against real nginx, load generator)
+	cd app/user-api && GOFLAGS=-mod=mod GOPROXY=off go vet ./... && GOFLAGS=-mod=mod GOPROXY=off go test ./...
+	pytest -q
+
+molecule: artifacts ## every Molecule scenario, each on its own fleet of containers
+	molecule test --all
+
+test: lint unit molecule ## everything CI runs
+
+clean: lab-down ## lab-down, and remove build/ and .venv
+	rm -rf build .venv
