@@ -51,11 +51,10 @@ def answers(url, count):
 @pytest.fixture(scope="session")
 def playbook(tmp_path_factory):
     """Runs a project playbook on the scenario's fleet with ansible-runner; returns the Runner."""
-    artifacts = tmp_path_factory.mktemp("runner")
-
     def run(name, **extravars):
+        # A folder per run: ansible-runner keeps the extravars of earlier runs in a shared one.
         runner = ansible_runner.run(
-            private_data_dir=str(artifacts),
+            private_data_dir=str(tmp_path_factory.mktemp("runner")),
             project_dir=str(PROJECT),
             playbook=str(PROJECT / "playbooks" / name),
             inventory=str(LAB_DIR / "inventory"),
