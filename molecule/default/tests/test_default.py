@@ -1,7 +1,9 @@
 """site.yml on 2 app hosts + LB: the service, its unit's hardening, the LB and what it answers."""
 
+import hashlib
+
 import pytest
-from conftest import addresses, answers, get_json
+from conftest import PROJECT, addresses, answers, failure_messages, get_json
 
 APP = "user-api"
 HARDENING = {
@@ -70,3 +72,33 @@ def test_lb_answers_from_every_live_host_with_the_deployed_version(lb_url):
     assert answers(lb_url, 20) == {"app1": "1.0.0", "app2": "1.0.0"}
     status, body = get_json(lb_url)
     assert status == 200 and body["service"] == APP
+
+
+def host_state(request):
+    """What a bad deploy could touch on each app host: the binary, the symlink, the running process."""
+    import testinfra
+    state = {}
+    for name in ("app1", "app2"):
+        host = testinfra.get_host(f"ansible://{name}", ansible_inventory=request.config.getoption("ansible_inventory"))
+        state[name] = (host.check_output(f"sha256sum /opt/{APP}/releases/1.0.0/{APP}"),
+                       host.file(f"/opt/{APP}/current").linked_to,
+                       host.check_output(f"systemctl show --property MainPID --value {APP}"))
+    return state
+
+
+def test_checksum_mismatch_fails_before_any_host_changes(request, playbook, tmp_path):
+    artifact = PROJECT / "build" / f"{APP}-1.0.0-linux-amd64"
+    tampered = tmp_path / artifact.name
+    tampered.write_bytes(artifact.read_bytes() + b"\0")
+    checksum_file = (PROJECT / "build" / f"{artifact.name}.sha256").read_text()
+    (tmp_path / f"{artifact.name}.sha256").write_text(checksum_file)
+    published = checksum_file.split()[0]
+    before = host_state(request)
+
+    runner = playbook("site.yml", app_version="1.0.0", app_artifact_dir=str(tmp_path))
+
+    assert runner.rc != 0
+    actual = hashlib.sha256(tampered.read_bytes()).hexdigest()
+    assert any(f"checksum mismatch for {tampered}: its sha256 is {actual} but {tampered}.sha256 says {published}"
+               in message for message in failure_messages(runner)), failure_messages(runner)
+    assert host_state(request) == before
