@@ -58,5 +58,11 @@ molecule: artifacts ## every Molecule scenario, each on its own fleet of contain
 
 test: lint unit molecule ## everything CI runs
 
+bench-rolling: artifacts ## rolling.yml vs the textbook rolling update under load, 5 and 20 hosts (own lab)
+	python bench/rolling.py
+
+bench-bluegreen: artifacts ## blue-green switch and rollback times under load, 5+5 hosts (own lab)
+	python bench/bluegreen.py
+
 clean: lab-down ## lab-down, and remove build/ and .venv
 	rm -rf build .venv

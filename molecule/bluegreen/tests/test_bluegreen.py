@@ -1,0 +1,283 @@
+"""bluegreen.yml on 3 blue + 3 green hosts behind lb1 and lb2, under 300 requests/s on new connections (through
+lb1) for deploy, switch and rollback, measured until 10 s after each playbook ends.
+
+The tests run in file order, each from the state the previous one left (converge: blue live on 1.0.0, green
+idle on 1.0.0): refusals, three deploys that stop before the switch, one whose switch fails on lb2, the deploy
+that switches, its rollback, retire and start."""
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import ansible_runner
+import pytest
+import yaml
+from conftest import PROJECT, addresses, answers, changed_hosts, failure_messages
+
+BLUE = ["blue1", "blue2", "blue3"]
+GREEN = ["green1", "green2", "green3"]
+LBS = ["lb1", "lb2"]
+UPSTREAM = "/etc/nginx/upstreams/user-api.conf"
+HOOKS = Path(__file__).resolve().parent / "hooks"
+TAIL_SECONDS = 10
+SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
+
+
+def under_load(load, playbook, name, **extravars):
+    """Runs a playbook while 300 requests/s go through lb1, and 10 s beyond.
+    Returns (runner, load report, epoch when the playbook returned)."""
+    generator = load(rate=300)
+    time.sleep(2)  # the load is steady before the playbook starts
+    runner = playbook(name, **extravars)
+    returned = time.time()
+    time.sleep(TAIL_SECONDS)
+    return runner, generator.stop(), returned
+
+
+def assert_nothing_dropped(report):
+    assert report["failed"] == 0, report["by_status"]
+    assert report["achieved_rate"] >= 290
+    assert report["requests"] >= 290 * (TAIL_SECONDS + 5)
+
+
+def versions_started(report, after=0.0, before=float("inf")):
+    """{version: count} of the requests started in the epoch window [after, before)."""
+    seen = {}
+    for t, _, version, _ in report["responses"]:
+        if after <= report["started_at"] + t < before:
+            seen[version] = seen.get(version, 0) + 1
+    return seen
+
+
+def task_started(runner, name):
+    """Epoch when the task called `name` started."""
+    event = next(e for e in runner.events
+                 if e["event"] == "playbook_on_task_start" and e["event_data"].get("task") == name)
+    return datetime.fromisoformat(event["created"]).timestamp()
+
+
+def task_ran(runner, name):
+    return any(e["event"] == "runner_on_ok" and e["event_data"].get("task") == name for e in runner.events)
+
+
+def upstream_hosts(text, lab):
+    """The app hosts named by the server lines of an upstream file."""
+    by_address = {f"{host['address']}:8000": host["name"] for host in lab["hosts"]}
+    return [by_address[line.split()[1]] for line in text.splitlines() if line.strip().startswith("server ")]
+
+
+@pytest.fixture(scope="module")
+def hosts(request):
+    import testinfra
+    inventory = request.config.getoption("ansible_inventory")
+    return {name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory)
+            for name in BLUE + GREEN + LBS}
+
+
+@pytest.fixture(scope="module")
+def upstreams(hosts):
+    """Reads the upstream file of every LB: {lb: text}."""
+    return lambda: {lb: hosts[lb].file(UPSTREAM).content_string for lb in LBS}
+
+
+@pytest.fixture(scope="module")
+def original_upstreams(upstreams):
+    """The upstream files as site.yml created them (blue live), read before any test changes them."""
+    return upstreams()
+
+
+def test_converge_made_blue_live(original_upstreams, lab, lb_url):
+    for text in original_upstreams.values():
+        assert upstream_hosts(text, lab) == BLUE
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
+
+
+# ---- refusals -----------------------------------------------------------------------------------------------
+
+def inventory_of(tmp_path, groups):
+    """An inventory with these groups ({group: [hosts]}) and the lab's group_vars."""
+    tmp_path.mkdir()
+    tmp_path.joinpath("hosts.yml").write_text(yaml.safe_dump(
+        {"all": {"children": {group: {"hosts": {host: None for host in members}}
+                              for group, members in groups.items()}}}))
+    tmp_path.joinpath("group_vars").symlink_to(PROJECT / "lab" / "group_vars")
+    return tmp_path
+
+
+@pytest.mark.parametrize("groups, message", [
+    ({"app": BLUE + GREEN, "lb": LBS}, "The inventory has no blue and no green group"),
+    ({"blue": BLUE, "green": GREEN + ["blue3"], "lb": LBS}, "blue3 is in both blue and green"),
+    ({"blue": BLUE, "green": [], "lb": LBS}, "The green group is empty"),
+    ({"blue": BLUE, "green": GREEN}, "The inventory has no lb group"),
+], ids=["no colours", "host in both", "empty colour", "no lb"])
+def test_refuses_an_inventory_that_is_not_blue_green(tmp_path, groups, message):
+    (tmp_path / "runner").mkdir()
+    runner = ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"), project_dir=str(PROJECT),
+        playbook=str(PROJECT / "playbooks" / "bluegreen.yml"),
+        inventory=str(inventory_of(tmp_path / "inventory", groups)),
+        extravars={"app_version": "1.1.0"}, envvars={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")}, quiet=True)
+    assert runner.rc != 0
+    assert any(message in text and "Nothing was changed" in text for text in failure_messages(runner)), \
+        failure_messages(runner)
+    # refused on the controller, before any host was contacted
+    assert set(runner.stats["ok"]) | set(runner.stats["failures"]) == {"localhost"}
+
+
+def test_refuses_when_the_lbs_do_not_send_all_traffic_to_one_colour(playbook, hosts, lab, upstreams,
+                                                                      original_upstreams):
+    blue1, green1 = (f"{host['address']}:8000" for host in lab["hosts"] if host["name"] in ("blue1", "green1"))
+    hosts["lb2"].run_test(f"sed -i 's/{blue1}/{green1}/' {UPSTREAM}")  # by hand, behind the strategy's back
+    try:
+        runner = playbook("bluegreen.yml", app_version="1.1.0")
+    finally:
+        hosts["lb2"].run_test(f"sed -i 's/{green1}/{blue1}/' {UPSTREAM}")
+    assert runner.rc != 0
+    assert "Blue-green needs every LB to send all traffic to one colour, but lb1 sends it to blue; lb2 sends it " \
+           "to blue and green. Nothing was changed." in failure_messages(runner)
+    assert changed_hosts(runner) == {}
+    assert upstreams() == original_upstreams
+
+
+# ---- deploys that stop before the switch ---------------------------------------------------------------------
+
+def assert_lb_untouched(runner, upstreams, original_upstreams, lb_url):
+    assert upstreams() == original_upstreams
+    assert not set(changed_hosts(runner)) & set(LBS + BLUE), changed_hosts(runner)
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
+
+
+def test_install_that_never_gets_healthy_stops_before_the_switch(playbook, upstreams, original_upstreams, lb_url):
+    runner = playbook("bluegreen.yml", app_version="1.1.0", release_health_timeout=3,
+                      release_environment={"USER_API_FAULT_HEALTH": "true"})
+    assert runner.rc != 0
+    stop = next(text for text in failure_messages(runner) if text.startswith("Stopped before the switch"))
+    # each host is named, with the release role's reason; each went back to 1.0.0
+    for host in GREEN:
+        assert f"1.1.0 failed on {host}" in stop and "Switched back to 1.0.0" in stop
+    assert "every LB still sends all traffic to blue (1.0.0)" in stop
+    assert_lb_untouched(runner, upstreams, original_upstreams, lb_url)
+
+
+def test_failing_smoke_test_leaves_the_lb_untouched(load, playbook, upstreams, original_upstreams, lb_url):
+    # Healthy, so the release role keeps it, but GET / answers 500: only the smoke test catches it.
+    runner, report, _ = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0",
+                                   release_environment={"USER_API_FAULT_ERROR_RATE": "1"})
+    assert runner.rc != 0
+    stop = next(text for text in failure_messages(runner) if text.startswith("Stopped before the switch"))
+    assert "3 of 3 green hosts failed - green1, green2, green3: Send the smoke request" in stop
+    assert "Status code was 500" in stop
+    assert_nothing_dropped(report)
+    assert report["versions"] == {"1.0.0": report["ok"]}, "users saw the failing version"
+    assert_lb_untouched(runner, upstreams, original_upstreams, lb_url)
+
+
+def test_failing_pre_switch_hook_stops_before_the_switch(playbook, upstreams, original_upstreams, lb_url):
+    runner = playbook("bluegreen.yml", app_version="1.1.0",
+                      bluegreen_pre_switch_hook=str(HOOKS / "schema_incompatible.yml"))
+    assert runner.rc != 0
+    assert any(text.startswith("Stopped before the switch: Check that the schema suits both versions: schema 42")
+               for text in failure_messages(runner)), failure_messages(runner)
+    assert_lb_untouched(runner, upstreams, original_upstreams, lb_url)
+
+
+def test_switch_that_fails_on_one_lb_puts_every_lb_back(playbook, hosts, upstreams, original_upstreams, lb_url):
+    hosts["lb2"].run_test("systemctl stop nginx")  # its reload fails, after lb1 switched
+    try:
+        runner = playbook("bluegreen.yml", app_version="1.1.0")
+    finally:
+        hosts["lb2"].run_test("systemctl start nginx")
+    assert runner.rc != 0
+    assert any(text.startswith("The switch to green failed") and "lb2: The reload failed" in text
+               and "Every LB is back on blue (1.0.0)" in text for text in failure_messages(runner)), \
+        failure_messages(runner)
+    assert upstreams() == original_upstreams
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
+
+
+# ---- deploy, rollback ----------------------------------------------------------------------------------------
+
+def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, playbook, upstreams, lab, lb_url):
+    runner, report, returned = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0",
+                                          bluegreen_pre_switch_hook=str(HOOKS / "switch_expected.yml"))
+    assert runner.rc == 0, failure_messages(runner)
+    assert task_ran(runner, "Check that the hook is told where the switch goes")
+    assert_nothing_dropped(report)
+    # users stay on blue until the switch, and every request after the playbook returned gets 1.1.0
+    assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.0.0"}
+    assert set(versions_started(report, after=returned)) == {"1.1.0"}
+    for text in upstreams().values():
+        assert upstream_hosts(text, lab) == GREEN
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+    # blue keeps running for an instant rollback
+    for host, address in zip(BLUE, addresses(lab, "blue")):
+        assert answers(f"http://{address}:8000/", 1) == {host: "1.0.0"}
+
+
+def test_second_deploy_changes_nothing(playbook):
+    runner = playbook("bluegreen.yml", app_version="1.1.0")
+    assert runner.rc == 0, failure_messages(runner)
+    assert changed_hosts(runner) == {}
+    assert "Nothing to do: green (live) already runs 1.1.0." in runner.stdout.read()
+
+
+def test_rollback_switches_back_to_blue_without_dropping_a_request(load, playbook, upstreams, original_upstreams,
+                                                                   lb_url):
+    runner, report, returned = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback")
+    assert runner.rc == 0, failure_messages(runner)
+    assert_nothing_dropped(report)
+    assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.1.0"}
+    assert set(versions_started(report, after=returned)) == {"1.0.0"}
+    # switched back and forth, the upstream files are again as site.yml created them, byte for byte
+    assert upstreams() == original_upstreams
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
+
+
+def test_second_rollback_finds_nothing_to_roll_back(playbook):
+    runner = playbook("bluegreen.yml", bluegreen_action="rollback")
+    assert runner.rc == 0, failure_messages(runner)
+    assert changed_hosts(runner) == {}
+    assert "green idles on the newer 1.1.0 - the rollback already happened" in runner.stdout.read()
+
+
+# ---- retire, start -------------------------------------------------------------------------------------------
+
+def test_retire_stops_the_idle_colour_only(playbook, hosts, upstreams, original_upstreams):
+    runner = playbook("bluegreen.yml", bluegreen_action="retire")
+    assert runner.rc == 0, failure_messages(runner)
+    assert set(changed_hosts(runner)) == set(GREEN)
+    for host in GREEN:
+        service = hosts[host].service("user-api")
+        assert not service.is_running and not service.is_enabled
+        assert hosts[host].file("/opt/user-api/releases/1.1.0/user-api").exists  # kept for a quick start
+    assert all(hosts[host].service("user-api").is_running for host in BLUE)
+    assert upstreams() == original_upstreams
+    assert changed_hosts(playbook("bluegreen.yml", bluegreen_action="retire")) == {}
+
+
+def test_next_deploy_starts_the_retired_colour(playbook, hosts, lb_url):
+    runner = playbook("bluegreen.yml", app_version="1.1.0")
+    assert runner.rc == 0, failure_messages(runner)
+    assert all(hosts[host].service("user-api").is_enabled for host in GREEN)
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_rollback_refuses_while_the_previous_colour_is_retired(playbook, hosts, upstreams, lab, lb_url):
+    assert playbook("bluegreen.yml", bluegreen_action="retire").rc == 0  # blue, now idle
+    runner = playbook("bluegreen.yml", bluegreen_action="rollback")
+    assert runner.rc != 0
+    assert any(text.startswith("Stopped before the switch") and "blue1, blue2, blue3: Check that the service runs"
+               and "retired: start the colour with -e bluegreen_action=start" in text
+               for text in failure_messages(runner)), failure_messages(runner)
+    for text in upstreams().values():
+        assert upstream_hosts(text, lab) == GREEN
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_start_makes_the_rollback_possible_again(playbook, hosts, lb_url):
+    runner = playbook("bluegreen.yml", bluegreen_action="start")
+    assert runner.rc == 0, failure_messages(runner)
+    assert all(hosts[host].service("user-api").is_enabled for host in BLUE)
+    runner = playbook("bluegreen.yml", bluegreen_action="rollback")
+    assert runner.rc == 0, failure_messages(runner)
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
