@@ -44,7 +44,9 @@ lab-down: ## remove every container, network, key and file of the lab
 demo: artifacts lab-up ## the main job: deploy 1.0.0 onto the lab and show every live host through the LB
 	ansible-playbook playbooks/site.yml -e app_version=1.0.0
 	ansible-playbook playbooks/status.yml
-	@echo "The fleet answers on http://127.0.0.1:$(LAB_PORT)/ - next: make rolling | bluegreen (see README)"
+	@echo "From this machine, through the LB on 127.0.0.1:$(LAB_PORT):"
+	@for i in 1 2 3 4 5 6; do curl -s --max-time 5 http://127.0.0.1:$(LAB_PORT)/; done
+	@echo "Next: playbooks/rolling.yml, bluegreen.yml, rollback.yml - see README.md"
 
 lint: setup ## ansible-lint (production profile)
 	ansible-lint --profile production

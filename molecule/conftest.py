@@ -51,7 +51,8 @@ def answers(url, count):
 @pytest.fixture(scope="session")
 def playbook(tmp_path_factory):
     """Runs a project playbook on the scenario's fleet with ansible-runner; returns the Runner."""
-    def run(name, **extravars):
+    def run(name, prompts=None, **extravars):
+        """prompts: {regex of a prompt: what to type} for interactive pauses."""
         # A folder per run: ansible-runner keeps the extravars of earlier runs in a shared one.
         runner = ansible_runner.run(
             private_data_dir=str(tmp_path_factory.mktemp("runner")),
@@ -60,6 +61,7 @@ def playbook(tmp_path_factory):
             inventory=str(LAB_DIR / "inventory"),
             extravars=extravars,
             envvars={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
+            passwords=prompts or {},
             quiet=True,
         )
         return runner
@@ -68,6 +70,12 @@ def playbook(tmp_path_factory):
 
 def changed_hosts(runner):
     return {host: count for host, count in runner.stats["changed"].items() if count}
+
+
+def task_runs(runner, task):
+    """How many times a task ran (ok or changed), on whichever host."""
+    return sum(1 for event in runner.events
+               if event["event"] == "runner_on_ok" and event["event_data"].get("task") == task)
 
 
 def failure_messages(runner):

@@ -4,7 +4,7 @@ after each playbook ends. The tests run in file order: each starts from the stat
 import time
 
 import pytest
-from conftest import PROJECT, answers, changed_hosts, failure_messages
+from conftest import PROJECT, answers, changed_hosts, failure_messages, task_runs
 
 import sys
 sys.path.insert(0, str(PROJECT / "tools"))
@@ -15,11 +15,11 @@ TAIL_SECONDS = 10
 NOISE = 0.03  # per-second share of a version wobbles by a request or two under round robin
 
 
-def under_load(load, playbook, name, **extravars):
+def under_load(load, playbook, name, prompts=None, **extravars):
     """Runs a playbook while 300 requests/s go through the LB, and 10 s beyond; returns (runner, report)."""
     generator = load(rate=300)
     time.sleep(2)  # the load is steady before the playbook starts
-    runner = playbook(name, **extravars)
+    runner = playbook(name, prompts, **extravars)
     time.sleep(TAIL_SECONDS)
     return runner, generator.stop()
 
@@ -40,8 +40,10 @@ def assert_share_never_drops(report, version):
 
 
 def test_rollout_in_batches_drops_no_request(load, playbook, lb_url):
-    runner, report = under_load(load, playbook, "rolling.yml", app_version="1.1.0", rolling_batch=[1, "40%"])
+    runner, report = under_load(load, playbook, "rolling.yml", app_version="1.1.0", rolling_batch=[1, "40%"],
+                                rolling_pause_seconds=2)
     assert runner.rc == 0, failure_messages(runner)
+    assert task_runs(runner, "Pause before the next batch") == 2  # batches of 1, 2, 2: paused between them
     assert_nothing_dropped(report)
     assert_share_never_drops(report, "1.1.0")
     assert answers(lb_url, 25) == {app: "1.1.0" for app in APPS}
@@ -54,8 +56,10 @@ def test_second_rollout_changes_nothing(playbook):
 
 
 def test_rollback_drops_no_request(load, playbook, lb_url):
-    runner, report = under_load(load, playbook, "rollback.yml", rolling_batch=2)
+    runner, report = under_load(load, playbook, "rollback.yml", rolling_batch=2, rolling_confirm=True,
+                                prompts={"Press Enter for the next batch": ""})
     assert runner.rc == 0, failure_messages(runner)
+    assert task_runs(runner, "Ask before the next batch") == 2  # batches of 2, 2, 1: confirmed between them
     assert_nothing_dropped(report)
     assert_share_never_drops(report, "1.0.0")
     assert answers(lb_url, 25) == {app: "1.0.0" for app in APPS}
