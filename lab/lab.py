@@ -109,6 +109,8 @@ def clear(name):
     if inventory and inventory.is_dir():
         shutil.rmtree(inventory)
     shutil.rmtree(state, ignore_errors=True)
+    if STATE_ROOT.is_dir() and not any(STATE_ROOT.iterdir()):
+        STATE_ROOT.rmdir()
 
 
 def _recorded_inventory(state):
