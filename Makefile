@@ -24,7 +24,7 @@ help: ## list the targets
 setup: ## install Debian packages and the .venv (idempotent; run as root on Debian 12)
 	@tools/setup.sh
 
-build: $(ARTIFACT) ## build user-api VERSION (default 1.0.0) into build/ with its .sha256
+build: setup $(ARTIFACT) ## build user-api VERSION (default 1.0.0) into build/ with its .sha256
 
 build/user-api-%-linux-amd64: $(GO_SOURCES)
 	@mkdir -p build
