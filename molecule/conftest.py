@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
 LAB_DIR = PROJECT / ".lab" / LAB_NAME
+TAIL_SECONDS = 10  # keep measuring after a playbook ends: Nginx's passive checks act late
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,14 @@ def answers(url, count):
         _, body = get_json(url)
         seen[body["host"]] = body["version"]
     return seen
+
+
+@pytest.fixture(scope="session")
+def fleet_host(request):
+    """name -> testinfra host, over SSH with the lab's inventory (host keys checked)."""
+    import testinfra
+    inventory = request.config.getoption("ansible_inventory")
+    return lambda name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory)
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +117,21 @@ def load(lb_url, tmp_path):
     for generator in started:
         if generator.process.poll() is None:
             generator.process.kill()
+
+
+def under_load(load, playbook, name, prompts=None, **extravars):
+    """Runs a playbook while 300 requests/s go through the LB, and TAIL_SECONDS beyond.
+    Returns (runner, load report, epoch when the playbook returned)."""
+    generator = load(rate=300)
+    time.sleep(2)  # the load is steady before the playbook starts
+    runner = playbook(name, prompts, **extravars)
+    returned = time.time()
+    time.sleep(TAIL_SECONDS)
+    return runner, generator.stop(), returned
+
+
+def assert_nothing_dropped(report, min_seconds):
+    """No request failed, the generator kept its rate, and the load lasted at least min_seconds."""
+    assert report["failed"] == 0, report["by_status"]
+    assert report["achieved_rate"] >= 290
+    assert report["requests"] >= 290 * min_seconds

@@ -21,16 +21,13 @@ HARDENING = {
 
 
 @pytest.fixture(scope="module", params=["app1", "app2"])
-def app_host(request):
-    import testinfra
-    return testinfra.get_host(f"ansible://{request.param}",
-                              ansible_inventory=request.config.getoption("ansible_inventory"))
+def app_host(request, fleet_host):
+    return fleet_host(request.param)
 
 
 @pytest.fixture(scope="module")
-def lb_host(request):
-    import testinfra
-    return testinfra.get_host("ansible://lb1", ansible_inventory=request.config.getoption("ansible_inventory"))
+def lb_host(fleet_host):
+    return fleet_host("lb1")
 
 
 def test_service_runs_as_its_own_user(app_host):
@@ -74,26 +71,25 @@ def test_lb_answers_from_every_live_host_with_the_deployed_version(lb_url):
     assert status == 200 and body["service"] == APP
 
 
-def host_state(request):
+def host_state(fleet_host):
     """What a bad deploy could touch on each app host: the binary, the symlink, the running process."""
-    import testinfra
     state = {}
     for name in ("app1", "app2"):
-        host = testinfra.get_host(f"ansible://{name}", ansible_inventory=request.config.getoption("ansible_inventory"))
+        host = fleet_host(name)
         state[name] = (host.check_output(f"sha256sum /opt/{APP}/releases/1.0.0/{APP}"),
                        host.file(f"/opt/{APP}/current").linked_to,
                        host.check_output(f"systemctl show --property MainPID --value {APP}"))
     return state
 
 
-def test_checksum_mismatch_fails_before_any_host_changes(request, playbook, tmp_path):
+def test_checksum_mismatch_fails_before_any_host_changes(fleet_host, playbook, tmp_path):
     artifact = PROJECT / "build" / f"{APP}-1.0.0-linux-amd64"
     tampered = tmp_path / artifact.name
     tampered.write_bytes(artifact.read_bytes() + b"\0")
     checksum_file = (PROJECT / "build" / f"{artifact.name}.sha256").read_text()
     (tmp_path / f"{artifact.name}.sha256").write_text(checksum_file)
     published = checksum_file.split()[0]
-    before = host_state(request)
+    before = host_state(fleet_host)
 
     runner = playbook("site.yml", app_version="1.0.0", app_artifact_dir=str(tmp_path))
 
@@ -101,4 +97,4 @@ def test_checksum_mismatch_fails_before_any_host_changes(request, playbook, tmp_
     actual = hashlib.sha256(tampered.read_bytes()).hexdigest()
     assert any(f"checksum mismatch for {tampered}: its sha256 is {actual} but {tampered}.sha256 says {published}"
                in message for message in failure_messages(runner)), failure_messages(runner)
-    assert host_state(request) == before
+    assert host_state(fleet_host) == before
