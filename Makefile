@@ -16,7 +16,7 @@ LAB_PORT ?= 8080
 ARTIFACT := build/user-api-$(VERSION)-linux-amd64
 GO_SOURCES := $(wildcard app/user-api/*.go) app/user-api/go.mod
 
-.PHONY: help setup build artifacts lab-up lab-down demo test lint unit molecule bench-rolling bench-bluegreen clean
+.PHONY: help setup build artifacts lab-up lab-down demo test lint sanity unit molecule bench-rolling bench-bluegreen clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ demo: artifacts lab-up ## the main job: deploy 1.0.0 onto the lab and show every
 lint: setup ## ansible-lint (production profile)
 	ansible-lint --profile production
 
+sanity: setup ## ansible-test sanity on the collection as built and installed (tarball in .cache/)
+	tools/sanity.sh
+
 unit: artifacts ## go test and the pytest suites (modules against real nginx, load generator)
 	cd app/user-api && GOFLAGS=-mod=mod GOPROXY=off go vet ./... && GOFLAGS=-mod=mod GOPROXY=off go test ./...
 	pytest -q
@@ -58,7 +61,7 @@ unit: artifacts ## go test and the pytest suites (modules against real nginx, lo
 molecule: artifacts ## every Molecule scenario, each on its own fleet of containers
 	molecule test --all
 
-test: lint unit molecule ## everything CI runs
+test: lint sanity unit molecule ## everything CI runs
 
 bench-rolling: artifacts ## rolling.yml vs the textbook rolling update under load, 5 and 20 hosts (own lab)
 	python bench/rolling.py

@@ -88,6 +88,12 @@ def task_runs(runner, task):
                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == task)
 
 
+def report_text(runner):
+    """The deploy report the playbook printed ('' when it printed none)."""
+    return "".join(event["event_data"]["res"].get("msg", "") for event in runner.events
+                   if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Print the deploy report")
+
+
 def failure_messages(runner):
     return [event["event_data"]["res"].get("msg", "") for event in runner.events
             if event["event"] == "runner_on_failed" and not event["event_data"].get("ignore_errors")]

@@ -1,10 +1,12 @@
-"""Make the plugins' own code importable by the tests, the way Ansible finds it through ansible.cfg."""
+"""Make the collection's code importable the way Ansible imports it: ansible_collections.fleet.deployer.plugins..."""
 
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+COLLECTIONS = REPO / '.collections'
 
-for plugin_dir in ('plugins/module_utils', 'plugins/filter'):
-    if str(REPO / plugin_dir) not in sys.path:
-        sys.path.insert(0, str(REPO / plugin_dir))
+assert (COLLECTIONS / 'ansible_collections' / 'fleet' / 'deployer').resolve() == REPO, (
+    'run tools/setup.sh first: it links this repository in as the collection fleet.deployer')
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))

@@ -27,3 +27,7 @@ if [[ "$(cat .venv/.requirements 2>/dev/null)" != "$wanted" ]]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
   echo "$wanted" > .venv/.requirements
 fi
+
+# The repository is the collection fleet.deployer; ansible.cfg's collections_path finds it through this link.
+mkdir -p .collections/ansible_collections/fleet
+ln -sfn ../../.. .collections/ansible_collections/fleet/deployer

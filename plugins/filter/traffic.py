@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# SPDX-License-Identifier: MIT
 # Documentation: traffic_weights.yml and upstream_servers.yml next to this file.
 
 """Jinja filters that turn traffic shares into Nginx weights and those into nginx_upstream servers."""

@@ -1,5 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# SPDX-License-Identifier: MIT
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ module: nginx_upstream_info
 short_description: Read the upstream blocks of an Nginx configuration
 description:
   - Reports every C(upstream) block of one file, or of the whole configuration as printed by C(nginx -T), with
-    its servers in the same shape as M(nginx_upstream) returns them.
+    its servers in the same shape as M(fleet.deployer.nginx_upstream) returns them.
   - Changes nothing. Runs on the host that holds the configuration, with the Python standard library only.
 options:
   path:
@@ -27,6 +28,8 @@ options:
     description:
       - Report only the upstream blocks with this name; the module fails if there is none.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -36,19 +39,19 @@ attributes:
   platform:
     platforms: posix
 seealso:
-  - module: nginx_upstream
+  - module: fleet.deployer.nginx_upstream
 author:
-  - Fleet deployer team
+  - Fleet deployer team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
 - name: Read the upstreams of the site file
-  nginx_upstream_info:
+  fleet.deployer.nginx_upstream_info:
     path: /etc/nginx/conf.d/app.conf
   register: app_conf
 
 - name: Read what Nginx itself loads
-  nginx_upstream_info:
+  fleet.deployer.nginx_upstream_info:
     dump_command: nginx -T
     upstream: app
   register: live
@@ -79,7 +82,7 @@ upstreams:
       sample: 3
     servers:
       description:
-        - Its servers, in file order, with the same keys as RV(nginx_upstream#module:servers)
+        - Its servers, in file order, with the same keys as RV(fleet.deployer.nginx_upstream#module:servers)
           (V(address), V(weight), V(down), V(backup), V(max_fails), V(fail_timeout), V(other_params)).
         - A parameter a line does not set is reported with Nginx's default.
       type: list
@@ -97,7 +100,8 @@ import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.nginx_upstream_conf import NginxConfError, describe_upstreams, split_config_dump
+from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError, split_config_dump
+from ansible_collections.fleet.deployer.plugins.module_utils.nginx_upstream_conf import describe_upstreams
 
 
 class NginxUpstreamInfo:

@@ -1,12 +1,16 @@
 """nginx_upstream and nginx_upstream_info run through ansible-playbook, checked by a real `nginx -t`."""
 
+import functools
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from nginx_test_support import ANSIBLE_BIN, ANSIBLE_ENV, REPO, run_playbook
+from nginx_test_support import ANSIBLE_BIN, ANSIBLE_ENV, LAYOUTS, NOBODY, REPO, failure_messages, run_playbook
+
+UPSTREAM = 'fleet.deployer.nginx_upstream'
+INFO = 'fleet.deployer.nginx_upstream_info'
 
 # A file with every syntax the module must leave alone around the block it edits.
 SITE = '''\
@@ -54,24 +58,13 @@ CHANGES = [
 ]
 
 
-def lf_spaces_utf8(text):
-    return text.encode()
-
-
-def crlf_tabs_latin1(text):
-    return text.replace('    ', '\t').replace('\n', '\r\n').encode('latin-1')
-
-
 def upstream_task(nginx, name='Set the servers of app', **options):
-    return {'name': name, 'nginx_upstream': dict({'path': str(nginx.conf), 'upstream': 'app',
-                                                  'test_command': nginx.test_command}, **options)}
+    return nginx.task(UPSTREAM, name, **dict({'upstream': 'app'}, **options))
 
 
-@pytest.mark.parametrize('layout', [lf_spaces_utf8, crlf_tabs_latin1])
+@pytest.mark.parametrize('layout', LAYOUTS)
 def test_preview_change_and_repeat_touch_only_the_changed_servers(nginx, tmp_path, layout):
-    nginx.conf.write_bytes(layout(SITE))
-    os.chown(nginx.conf, 65534, 65534)
-    nginx.conf.chmod(0o640)
+    nginx.write_owned_by_nobody(layout(SITE))
 
     results = run_playbook(tmp_path / 'play', {
         'preview': dict(upstream_task(nginx, 'Preview', servers=CHANGES), check_mode=True, diff=True),
@@ -80,8 +73,7 @@ def test_preview_change_and_repeat_touch_only_the_changed_servers(nginx, tmp_pat
     })
 
     assert nginx.conf.read_bytes() == layout(SITE_CHANGED)
-    assert (nginx.conf.stat().st_uid, nginx.conf.stat().st_gid, nginx.conf.stat().st_mode & 0o777) == (
-        65534, 65534, 0o640)
+    assert nginx.ownership() == (NOBODY, NOBODY, 0o640)
     preview, change, repeat = results['preview'], results['change'], results['repeat']
     assert preview['changed'] and change['changed'] and not repeat['changed']
     # The change still found the original: the preview wrote nothing.
@@ -160,12 +152,9 @@ upstream app {
 
 def test_failures_leave_the_folder_exactly_as_it_was(nginx, tmp_path):
     nginx.conf.write_text(HASHED)
-    before = nginx.snapshot()
+    failing = functools.partial(upstream_task, nginx)
 
-    def failing(name, **options):
-        return dict(upstream_task(nginx, name, **options), ignore_errors=True)
-
-    results = run_playbook(tmp_path / 'play', {
+    messages = failure_messages(nginx, tmp_path / 'play', {
         'rejected': failing('Backup server under hash', backup=True, reload=True,
                             servers=[{'address': '10.0.0.2:8080', 'backup': True}]),
         'reload_fails': failing('Reload fails', backup=True, reload=True, reload_command='false',
@@ -178,9 +167,6 @@ def test_failures_leave_the_folder_exactly_as_it_was(nginx, tmp_path):
         'missing_file': failing('Missing file', path=str(nginx.conf_dir / 'nope.conf')),
     })
 
-    assert nginx.snapshot() == before
-    assert all(result['failed'] for result in results.values())
-    messages = {name: result['msg'] for name, result in results.items()}
     assert messages['rejected'].startswith('The configuration test failed (%s, rc=1), so %s was put back as it was:'
                                            % (nginx.test_command, nginx.conf))
     assert 'balancing method does not support parameter "backup"' in messages['rejected']
@@ -196,16 +182,16 @@ def test_failures_leave_the_folder_exactly_as_it_was(nginx, tmp_path):
 
 def test_info_reads_a_file_or_the_whole_nginx_dump(nginx, tmp_path):
     nginx.conf.write_text(SITE)
-    info = {'name': 'Read upstreams', 'nginx_upstream_info': {'path': str(nginx.conf)}}
+    info = {'name': 'Read upstreams', INFO: {'path': str(nginx.conf)}}
 
     results = run_playbook(tmp_path / 'play', {
         'from_file': info,
-        'only_app': dict(info, check_mode=True, nginx_upstream_info={'path': str(nginx.conf), 'upstream': 'app'}),
-        'from_dump': dict(info, nginx_upstream_info={'dump_command': 'nginx -T ' + nginx.options}),
+        'only_app': dict(info, check_mode=True, **{INFO: {'path': str(nginx.conf), 'upstream': 'app'}}),
+        'from_dump': dict(info, **{INFO: {'dump_command': 'nginx -T ' + nginx.options}}),
         'set_by_module': dict(upstream_task(nginx, servers=[{'address': '10.0.0.1:8080'}]), check_mode=True),
-        'unknown': dict(info, ignore_errors=True, nginx_upstream_info={'path': str(nginx.conf), 'upstream': 'ap'}),
-        'dump_fails': dict(info, ignore_errors=True, nginx_upstream_info={
-            'dump_command': 'nginx -T -p %s -c %s/missing.conf -e stderr' % (nginx.path, nginx.path)}),
+        'unknown': dict(info, ignore_errors=True, **{INFO: {'path': str(nginx.conf), 'upstream': 'ap'}}),
+        'dump_fails': dict(info, ignore_errors=True, **{INFO: {
+            'dump_command': 'nginx -T -p %s -c %s/missing.conf -e stderr' % (nginx.path, nginx.path)}}),
     })
 
     from_file = results['from_file']
@@ -223,15 +209,15 @@ def test_info_reads_a_file_or_the_whole_nginx_dump(nginx, tmp_path):
 
 
 def test_ansible_doc_renders_modules_and_filters():
-    modules = subprocess.run([str(ANSIBLE_BIN / 'ansible-doc'), '-M', 'plugins/modules',
-                              'nginx_upstream', 'nginx_upstream_info'],
+    modules = subprocess.run([str(ANSIBLE_BIN / 'ansible-doc'), UPSTREAM, INFO],
                              cwd=REPO, env=ANSIBLE_ENV, capture_output=True, text=True, timeout=60)
-    filters = subprocess.run([str(ANSIBLE_BIN / 'ansible-doc'), '-t', 'filter', 'traffic_weights', 'upstream_servers'],
+    filters = subprocess.run([str(ANSIBLE_BIN / 'ansible-doc'), '-t', 'filter', 'fleet.deployer.traffic_weights',
+                              'fleet.deployer.upstream_servers'],
                              cwd=REPO, env=ANSIBLE_ENV, capture_output=True, text=True, timeout=60)
 
     assert modules.returncode == 0 and not modules.stderr, modules.stderr
     assert filters.returncode == 0 and not filters.stderr, filters.stderr
-    for heading in ('MODULE nginx_upstream ', 'MODULE nginx_upstream_info ', 'reload_command', 'dump_command'):
+    for heading in ('MODULE %s ' % UPSTREAM, 'MODULE %s ' % INFO, 'reload_command', 'dump_command'):
         assert heading in modules.stdout
-    for heading in ('FILTER traffic_weights ', 'FILTER upstream_servers '):
+    for heading in ('FILTER fleet.deployer.traffic_weights ', 'FILTER fleet.deployer.upstream_servers '):
         assert heading in filters.stdout

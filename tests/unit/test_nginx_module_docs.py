@@ -1,15 +1,17 @@
-"""The documented options of nginx_upstream and nginx_upstream_info are the ones their argument_spec takes."""
+"""What ansible-doc shows for each module (fragments merged) is what its argument_spec takes."""
 
-import importlib.util
+import importlib
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-import nginx_upstream_conf
-
-MODULES = Path(__file__).resolve().parents[2] / 'plugins' / 'modules'
+REPO = Path(__file__).resolve().parents[2]
+MODULES = ['nginx_upstream', 'nginx_upstream_info', 'nginx_split_clients']
 
 
 class ModuleCreated(Exception):
@@ -18,13 +20,15 @@ class ModuleCreated(Exception):
         self.kwargs = kwargs
 
 
-def load_module(monkeypatch, name):
-    # Modules import their helper the way Ansible ships it to the managed host.
-    monkeypatch.setitem(sys.modules, 'ansible.module_utils.nginx_upstream_conf', nginx_upstream_conf)
-    spec = importlib.util.spec_from_file_location(name, MODULES / (name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope='module')
+def rendered_docs():
+    """ansible-doc --json of every module, as a user of the collection sees them."""
+    run = subprocess.run([str(Path(sys.executable).parent / 'ansible-doc'), '--json']
+                         + ['fleet.deployer.' + name for name in MODULES],
+                         cwd=REPO, env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg')),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and not run.stderr, run.stderr
+    return json.loads(run.stdout)
 
 
 def module_kwargs(monkeypatch, module):
@@ -49,16 +53,26 @@ def normalized(options, nested_key):
     } for name, option in options.items()}
 
 
-@pytest.mark.parametrize('name', ['nginx_upstream', 'nginx_upstream_info'])
-def test_documented_options_match_argument_spec(monkeypatch, name):
-    module = load_module(monkeypatch, name)
-    doc = yaml.safe_load(module.DOCUMENTATION)
+@pytest.mark.parametrize('name', MODULES)
+def test_documented_options_match_argument_spec(monkeypatch, rendered_docs, name):
+    module = importlib.import_module('ansible_collections.fleet.deployer.plugins.modules.' + name)
+    doc = rendered_docs['fleet.deployer.' + name]['doc']
 
     kwargs = module_kwargs(monkeypatch, module)
 
-    assert doc['module'] == name
     assert normalized(doc['options'], 'suboptions') == normalized(kwargs['argument_spec'], 'options')
     assert kwargs['supports_check_mode'] is True
     assert doc['attributes']['check_mode']['support'] == 'full'
-    yaml.safe_load(module.EXAMPLES)
-    yaml.safe_load(module.RETURN)
+    assert yaml.safe_load(module.RETURN)
+
+
+@pytest.mark.parametrize('name', MODULES)
+def test_examples_call_modules_and_filters_by_their_full_names(name):
+    module = importlib.import_module('ansible_collections.fleet.deployer.plugins.modules.' + name)
+    tasks = yaml.safe_load(module.EXAMPLES)
+
+    called = {key for task in tasks for key in task if key not in ('name', 'register')}
+    assert 'fleet.deployer.' + name in called
+    assert all(key.startswith(('fleet.deployer.', 'ansible.builtin.')) for key in called), called
+    for word in ('traffic_weights', 'upstream_servers'):
+        assert module.EXAMPLES.count(word) == module.EXAMPLES.count('fleet.deployer.' + word)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from nginx_upstream_conf import (
-    NginxConfError, describe_upstreams, edit_upstream, split_config_dump, upstream_servers,
+from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError, split_config_dump
+from ansible_collections.fleet.deployer.plugins.module_utils.nginx_upstream_conf import (
+    describe_upstreams, edit_upstream, upstream_servers,
 )
 
 # Everything the module must leave alone around the block it edits.

@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from traffic import FilterModule, traffic_weights, upstream_servers
+from ansible_collections.fleet.deployer.plugins.filter.traffic import FilterModule, traffic_weights, upstream_servers
 
 
 def group_shares(groups, weights):

@@ -149,7 +149,7 @@ def test_failing_smoke_test_leaves_the_lb_untouched(load, playbook, upstreams, o
 
 def test_failing_pre_switch_hook_stops_before_the_switch(playbook, upstreams, original_upstreams, lb_url):
     runner = playbook("bluegreen.yml", app_version="1.1.0",
-                      bluegreen_pre_switch_hook=str(HOOKS / "schema_incompatible.yml"))
+                      bluegreen_hooks={"before_switch": str(HOOKS / "schema_incompatible.yml")})
     assert runner.rc != 0
     assert any(text.startswith("Stopped before the switch: Check that the schema suits both versions: schema 42")
                for text in failure_messages(runner)), failure_messages(runner)
@@ -174,7 +174,7 @@ def test_switch_that_fails_on_one_lb_puts_every_lb_back(playbook, hosts, upstrea
 
 def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, playbook, upstreams, lab, lb_url):
     runner, report, returned = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0",
-                                          bluegreen_pre_switch_hook=str(HOOKS / "switch_expected.yml"))
+                                          bluegreen_hooks={"before_switch": str(HOOKS / "switch_expected.yml")})
     assert runner.rc == 0, failure_messages(runner)
     assert task_runs(runner, "Check that the hook is told where the switch goes") > 0
     assert_nothing_dropped(report, TAIL_SECONDS + 5)

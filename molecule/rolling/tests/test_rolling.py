@@ -1,7 +1,8 @@
 """rolling.yml / rollback.yml on 5 live hosts, under 300 requests/s on new connections, measured until 10 s
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
-from conftest import PROJECT, answers, assert_nothing_dropped, changed_hosts, failure_messages, task_runs, under_load
+from conftest import (PROJECT, answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs,
+                      under_load)
 
 import sys
 sys.path.insert(0, str(PROJECT / "tools"))
@@ -24,7 +25,7 @@ def assert_share_never_drops(report, version):
 def test_rollout_in_batches_drops_no_request(load, playbook, lb_url):
     runner, report, _ = under_load(load, playbook, "rolling.yml", app_version="1.1.0", rolling_batch=[1, "40%"],
                                 rolling_pause_seconds=2)
-    assert runner.rc == 0, failure_messages(runner)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert task_runs(runner, "Pause before the next batch") == 2  # batches of 1, 2, 2: paused between them
     assert_nothing_dropped(report, MIN_LOAD_SECONDS)
     assert_share_never_drops(report, "1.1.0")
@@ -33,14 +34,14 @@ def test_rollout_in_batches_drops_no_request(load, playbook, lb_url):
 
 def test_second_rollout_changes_nothing(playbook):
     runner = playbook("rolling.yml", app_version="1.1.0")
-    assert runner.rc == 0, failure_messages(runner)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert changed_hosts(runner) == {}
 
 
 def test_rollback_drops_no_request(load, playbook, lb_url):
     runner, report, _ = under_load(load, playbook, "rollback.yml", rolling_batch=2, rolling_confirm=True,
                                 prompts={"Press Enter for the next batch": ""})
-    assert runner.rc == 0, failure_messages(runner)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert task_runs(runner, "Ask before the next batch") == 2  # batches of 2, 2, 1: confirmed between them
     assert_nothing_dropped(report, MIN_LOAD_SECONDS)
     assert_share_never_drops(report, "1.0.0")
@@ -49,7 +50,7 @@ def test_rollback_drops_no_request(load, playbook, lb_url):
 
 def test_second_rollback_finds_nothing_to_do(playbook):
     runner = playbook("rollback.yml")
-    assert runner.rc == 0, failure_messages(runner)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert changed_hosts(runner) == {}
 
 

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# MIT License (see LICENSE)
+"""Action plugin fleet.deployer.strategy: reads the fleet from hostvars, calls a strategy's pure decision
+function, and returns what it decided. Documentation: strategy.yml beside the module stub."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleet.deployer.plugins.plugin_utils import bluegreen, fleet, report, rolling
+
+ARGUMENT_SPEC = {
+    "strategy": {"type": "str", "required": True, "choices": ["rolling", "bluegreen"]},
+    "decide": {"type": "str", "required": True, "choices": ["preflight", "plan", "batch", "gate", "report"]},
+    "options": {"type": "dict", "default": {}},
+    "plan": {"type": "dict", "default": {}},
+    "hooks": {"type": "dict", "default": {}},
+    "app_hosts": {"type": "list", "elements": "str", "default": []},
+    "lb_hosts": {"type": "list", "elements": "str", "default": []},
+    "address_var": {"type": "str", "default": "app_backend_address"},
+    "switch": {"type": "dict", "default": {}},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        self._vars = task_vars
+        decide = getattr(self, f"_{args['strategy']}_{args['decide']}", None)
+        if decide is None:
+            return dict(result, failed=True, msg=f"strategy {args['strategy']} has no decision {args['decide']}")
+        try:
+            self._check_hooks(args["hooks"])
+            decided = decide(args)
+        except fleet.Refusal as refusal:
+            return dict(result, failed=True, msg=str(refusal))
+        result.update(decided)
+        result["changed"] = False
+        return result
+
+    # ---- reading the fleet ----------------------------------------------------------------------------------
+
+    def _hostvar(self, name, key, default=None):
+        return self._vars["hostvars"][name].get(key, default)
+
+    def _hosts(self, args):
+        names = args["app_hosts"] or self._vars["groups"].get("app", [])
+        return [fleet.Host(name=name, address=str(self._hostvar(name, args["address_var"], "")),
+                           running=self._hostvar(name, "release_running_version", "") or "",
+                           previous=self._hostvar(name, "release_previous_version", "") or "",
+                           rolled_back=bool(self._hostvar(name, "release_rolled_back", False)))
+                for name in names]
+
+    def _lb_servers(self, args):
+        lbs = args["lb_hosts"] or self._vars["groups"].get("lb", [])
+        return {lb: self._hostvar(lb, "nginx_lb_live_servers") for lb in lbs}
+
+    def _outcomes(self, names):
+        return {name: self._hostvar(name, "deploy_steps_outcome") for name in names
+                if self._hostvar(name, "deploy_steps_outcome")}
+
+    def _check_hooks(self, hooks):
+        for step, path in hooks.items():
+            if path and not os.path.isfile(os.path.join(self._vars.get("playbook_dir", ""), path)):
+                raise fleet.Refusal(f"The hook {step}={path} is not a file. Nothing was changed.")
+
+    def _check_mode(self):
+        return bool(self._play_context.check_mode)
+
+    @staticmethod
+    def _with_text(outcome):
+        return {"report": outcome, "text": report.render(outcome)}
+
+    # ---- rolling ----------------------------------------------------------------------------------------------
+
+    def _rolling_plan(self, args):
+        decided = rolling.plan(self._hosts(args), self._lb_servers(args), args["options"], time.time())
+        return {"plan": decided, "add_hosts": decided.pop("add_hosts")}
+
+    def _rolling_batch(self, args):
+        batch = rolling.batch_of(args["plan"], self._vars["ansible_play_batch"])
+        return rolling.verdict(args["plan"], batch, self._outcomes(batch),
+                               args["options"].get("max_fail_percentage", 0))
+
+    def _rolling_report(self, args):
+        # Run on the controller: the plan is kept on the live hosts (none when no LB lists a host).
+        plans = (self._hostvar(name, "rolling_plan") for name in self._vars["groups"].get("live", []))
+        rollout = args["plan"] or next(filter(None, plans), None) or rolling.empty_plan(args["options"], time.time())
+        outcome = rolling.outcome(rollout, self._outcomes(rollout["live"]),
+                                  args["options"].get("max_fail_percentage", 0), args["options"].get("batch", 1),
+                                  self._check_mode(), time.time())
+        return dict(self._with_text(outcome), stopped=outcome["stopped"])
+
+    # ---- blue-green -------------------------------------------------------------------------------------------
+
+    def _colour_groups(self):
+        groups = self._vars["groups"]
+        return {name: list(groups[name]) for name in ("blue", "green", "lb") if name in groups}
+
+    def _bluegreen_preflight(self, args):
+        bluegreen.preflight(self._colour_groups(), args["options"].get("action"), args["options"].get("version"))
+        return {"started": time.time()}
+
+    def _bluegreen_hosts(self, args):
+        groups = self._colour_groups()
+        return {host.name: host for host in self._hosts(dict(args, app_hosts=groups["blue"] + groups["green"]))}
+
+    def _bluegreen_plan(self, args):
+        decided = bluegreen.plan(self._colour_groups(), self._bluegreen_hosts(args), self._lb_servers(args),
+                                 args["options"].get("action"), args["options"].get("version"), self._check_mode(),
+                                 args["options"].get("started") or time.time())
+        return {"plan": decided, "add_hosts": decided.pop("add_hosts")}
+
+    def _bluegreen_gate(self, args):
+        reason = bluegreen.gate(args["plan"], self._outcomes(args["plan"]["smoke_test"]))
+        return {"failed": bool(reason), "msg": reason or "every idle host passed its smoke test"}
+
+    def _bluegreen_report(self, args):
+        groups = self._colour_groups()
+        hosts = self._bluegreen_hosts(args)
+        outcome = bluegreen.outcome(args["plan"], groups, hosts, self._outcomes(list(hosts)), args["switch"],
+                                    self._check_mode(), time.time())
+        return self._with_text(outcome)

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# MIT License (see LICENSE)
+# Documentation: live_hosts.yml, serving.yml, server_entries.yml and failed_step.yml next to this file.
+
+"""Jinja filters over the fleet: which hosts the LBs list, and what a failed task said, on one line."""
+
+from __future__ import annotations
+
+from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet
+
+
+def live_hosts(names, hostvars, lb_hosts, address_var="app_backend_address"):
+    """The names whose backend address any of lb_hosts lists in nginx_lb_live_servers, drained or not."""
+    hosts = [fleet.Host(name=name, address=str(hostvars[name].get(address_var, ""))) for name in names]
+    servers = {lb: hostvars[lb].get("nginx_lb_live_servers") for lb in lb_hosts}
+    return [host.name for host in fleet.live_hosts(hosts, servers)]
+
+
+def serving(servers, answers, hostvars, app_hosts, address_var="app_backend_address"):
+    """fleet.serving with each backend address named by its inventory host."""
+    host_of = {str(hostvars[name].get(address_var, "")): name for name in app_hosts}
+    return fleet.serving(servers, list(answers), host_of)
+
+
+def server_entries(addresses, options):
+    """The servers option of nginx_upstream: one entry per address, each with the same options."""
+    return [dict(options, address=address) for address in addresses]
+
+
+def failed_step(result, task_name):
+    """'task: why' for a failed result; for a loop, each failed item with its message (or a command's answers)."""
+    def why(one):
+        if "cmd" in one and one.get("stdout_lines") is not None:
+            return "answered " + ", ".join(dict.fromkeys(one["stdout_lines"]))
+        return str(one.get("msg") or "failed")
+    failed = [item for item in result.get("results", []) if item.get("failed")]
+    text = "; ".join(f"{item.get('item', '')}: {why(item)}" for item in failed) if failed else why(result)
+    return f"{task_name}: {' '.join(text.split())}"
+
+
+class FilterModule:
+    def filters(self):
+        return {"live_hosts": live_hosts, "failed_step": failed_step, "server_entries": server_entries,
+                "serving": serving}

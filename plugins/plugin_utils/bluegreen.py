@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# MIT License (see LICENSE)
+"""Blue-green decisions. The LBs' upstreams are the only state: the colour they send traffic to is live, the
+other one idles. Everything here is a function of that state and of what the app hosts run."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from ansible.module_utils.compat.version import LooseVersion
+
+from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
+
+COLOURS = ("blue", "green")
+ACTIONS = ("deploy", "rollback", "retire", "start")
+NO_RESULT = "no result (unreachable, or failed before its smoke test: see above)"
+
+
+def preflight(groups, action, version):
+    """Refuses an inventory that is not blue-green, or inputs that cannot work, before any host is contacted."""
+    missing = [colour for colour in COLOURS if colour not in groups]
+    if missing:
+        raise fleet.Refusal(f"The inventory has no {' and no '.join(missing)} group: blue-green needs the app hosts "
+                            "split into the groups blue and green. Nothing was changed.")
+    empty = [colour for colour in COLOURS if not groups[colour]]
+    if empty:
+        raise fleet.Refusal("".join(f"The {colour} group is empty. " for colour in empty)
+                            + "Blue-green needs hosts in both colours. Nothing was changed.")
+    both = [host for host in groups["blue"] if host in groups["green"]]
+    if both:
+        raise fleet.Refusal(f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in both blue and green: each "
+                            "app host must have exactly one colour. Nothing was changed.")
+    if not groups.get("lb"):
+        raise fleet.Refusal("The inventory has no lb group: blue-green switches the load balancers' upstream. "
+                            "Nothing was changed.")
+    if action not in ACTIONS:
+        raise fleet.Refusal(f"bluegreen_action={action!r} is not one of {', '.join(ACTIONS)}. Nothing was changed.")
+    if action == "deploy" and not str(version or ""):
+        raise fleet.Refusal("Say which version to deploy: -e app_version=VERSION. Nothing was changed.")
+
+
+def _live_colour(groups, hosts, lb_servers):
+    """The one colour every LB sends all its traffic to, or a Refusal that says what each LB does."""
+    unread = fleet.unread_lbs(lb_servers)
+    if unread:
+        raise fleet.Refusal(f"No live set could be read from {', '.join(unread)} (unreachable, or no upstream yet: "
+                            "run playbooks/site.yml first). Nothing was changed.")
+    colour_of = {hosts[name].address: colour for colour in COLOURS for name in groups[colour]}
+    seen = {lb: sorted({colour_of.get(server["address"], "hosts in neither colour") for server in servers})
+            for lb, servers in lb_servers.items()}
+    colours = {colour for found in seen.values() for colour in found}
+    if len(colours) != 1 or not colours <= set(COLOURS):
+        doing = "; ".join(f"{lb} sends it to {' and '.join(found)}" for lb, found in seen.items())
+        raise fleet.Refusal(f"Blue-green needs every LB to send all traffic to one colour, but {doing}. "
+                            "Nothing was changed.")
+    return colours.pop()
+
+
+def _nothing_to_do(action, version, live, idle, live_versions, idle_version):
+    """Why this run has nothing to do ('' when it has something)."""
+    if action == "deploy" and live_versions == [str(version)]:
+        return f"Nothing to do: {live} (live) already runs {version}."
+    if action != "rollback":
+        return ""
+    if live_versions == [idle_version]:
+        return (f"Nothing to roll back: {idle} idles on {idle_version}, the release {live} (live) already runs.")
+    if any(LooseVersion(v) <= LooseVersion(idle_version) for v in live_versions):
+        return (f"Nothing to roll back: {live} (live) runs {', '.join(live_versions)} and {idle} idles on the newer "
+                f"{idle_version} - the rollback already happened. To go forward again: playbooks/bluegreen.yml "
+                f"-e app_version={idle_version}.")
+    return ""
+
+
+def plan(groups, hosts, lb_servers, action, version, check_mode, now):
+    """What this run does: the live and idle colour, and the hosts or colour of each step."""
+    live = _live_colour(groups, hosts, lb_servers)
+    idle = next(colour for colour in COLOURS if colour != live)
+    live_versions = sorted({hosts[name].running for name in groups[live] if hosts[name].running})
+    idle_versions = [hosts[name].running for name in groups[idle]]
+    if action == "rollback":
+        unknown = [name for name, running in zip(groups[idle], idle_versions) if not running]
+        if unknown:
+            raise fleet.Refusal(f"Cannot roll back to {idle}: no release is known on {', '.join(unknown)} (never "
+                                f"deployed, or unreachable). Nothing was changed: {live} stays live.")
+        if len(set(idle_versions)) > 1:
+            runs = ", ".join(f"{name} {running}" for name, running in zip(groups[idle], idle_versions))
+            raise fleet.Refusal(f"Cannot roll back to {idle}: its hosts run different releases ({runs}). "
+                                f"Nothing was changed: {live} stays live.")
+    idle_version = idle_versions[0]
+    note = _nothing_to_do(action, version, live, idle, live_versions, idle_version)
+    idle_hosts = [] if note else list(groups[idle])
+    steps = {
+        "prepare": idle_hosts if action in ("deploy", "start") else [],
+        # In check mode nothing was installed or started, so only a rollback's smoke tests mean something.
+        "smoke_test": idle_hosts if action == "rollback" or (action in ("deploy", "start") and not check_mode) else [],
+        "switch_to": idle if idle_hosts and action in ("deploy", "rollback") else "",
+        "retire": list(groups[idle]) if action == "retire" else [],
+    }
+    step_groups = {name: [f"bluegreen_{step}" for step in ("prepare", "smoke_test", "retire") if name in steps[step]]
+                   for name in groups[idle]}
+    # The version the switch goes to; the smoke tests expect it ('' for start: each host's own).
+    switch_version = str(version) if action == "deploy" else idle_version if action == "rollback" else ""
+    host_plan = {"action": action, "version": switch_version}
+    return dict(
+        steps, strategy="bluegreen", action=action, live=live, idle=idle, started=now, note=note,
+        live_version=", ".join(live_versions), idle_version=", ".join(sorted(set(filter(None, idle_versions)))),
+        version=switch_version, lbs=list(lb_servers),
+        add_hosts=[{"name": name, "groups": joined, "plan": host_plan} for name, joined in step_groups.items() if joined],
+    )
+
+
+def gate(bluegreen_plan, outcomes):
+    """Why the switch must not happen ('' when every idle host passed its smoke test)."""
+    failed = [(name, outcomes.get(name, {}).get("note") or NO_RESULT) for name in bluegreen_plan["smoke_test"]
+              if outcomes.get(name, {}).get("status") != "passed"]
+    if not failed:
+        return ""
+    grouped = "; ".join(f"{', '.join(pair[0] for pair in same)}: {reason}"
+                        for reason, same in groupby(sorted(failed, key=lambda f: f[1]), key=lambda f: f[1]))
+    return (f"{len(failed)} of {len(bluegreen_plan['smoke_test'])} {bluegreen_plan['idle']} hosts failed - "
+            f"{grouped}")
+
+
+def _result(p, switched, stopped, switch_failure, check_mode):
+    if stopped:
+        return "STOPPED before the switch: the LBs were not touched"
+    if switch_failure:
+        return f"FAILED at the switch: every LB is back on {p['live']}"
+    if p["note"]:
+        return p["note"]
+    if check_mode:
+        return "check mode: nothing was changed"
+    if switched:
+        return f"completed: {p['switch_to']} is live on {p['version']}"
+    return f"completed: {p['idle']} {'stopped' if p['action'] == 'retire' else 'runs again'}"
+
+
+def _rows(p, groups, switched, switch_seconds, stopped, idle_stopped, check_mode):
+    now_live = p["switch_to"] if switched else p["live"]
+    other = next(colour for colour in COLOURS if colour != now_live)
+    rows = [("live", f"{now_live} takes all traffic; {other} idles"),
+            ("resources", f"1x: {p['idle']} stopped, its releases kept; a rollback refuses until "
+                          "-e bluegreen_action=start" if idle_stopped
+             else f"2x while both colours run ({len(groups['blue'])} + {len(groups['green'])} hosts); retire brings "
+                  "it back to 1x: -e bluegreen_action=retire")]
+    if switched:
+        rows.append(("switch", f"{switch_seconds} s from the start of the switch until every answer through "
+                               f"{', '.join(p['lbs'])} came from {p['version']}"))
+        rows.append(("rollback", f"ansible-playbook playbooks/bluegreen.yml -e bluegreen_action=rollback (back to "
+                                 f"{p['live']} {p['live_version']} in one reload)") if p["action"] == "deploy"
+                    else ("forward again", f"ansible-playbook playbooks/bluegreen.yml -e app_version="
+                                           f"{p['live_version']} ({p['live']} still runs it)"))
+    if p["switch_to"] and not check_mode:
+        rows.append(("blast radius",
+                     "all users at once at the switch, but only after every idle host passed its smoke test"
+                     if switched else f"none: no user was switched; the LBs still send everyone to {p['live']} "
+                                      f"{p['live_version']}" if stopped
+                     else "all users, from the switch until the switch back"))
+    return rows
+
+
+def outcome(p, groups, hosts, outcomes, switch, check_mode, now):
+    """The report of a run. switch: {seconds, failure, stopped} as far as the run got."""
+    switched = switch.get("seconds") is not None
+    stopped, switch_failure = switch.get("stopped", ""), switch.get("failure", "")
+    idle_stopped = p["action"] == "retire" or any(o.get("status") == "stopped" for o in outcomes.values())
+    now_live = p["switch_to"] if switched else p["live"]
+    rows = []
+    for colour in COLOURS:
+        for name in groups[colour]:
+            done = outcomes.get(name, {})
+            state = f"{colour}, {'live' if colour == now_live else 'idle'}"
+            state += ", stopped" if name in p["retire"] else ""
+            note = done.get("note", "") if done.get("status") in ("failed", "stopped") else ""
+            rows.append(report.host_row(name, hosts[name].running, done.get("version") or hosts[name].running,
+                                        state + (", FAILED" if note else ""), note[:70]))
+    change = (f"{p['live_version']} -> {p['version']}" if p["action"] == "deploy" or p["switch_to"]
+              else p["action"] + (f" {p['idle']}" if p["action"] != "rollback" else ""))
+    name = "blue-green" + (f" ({p['action']})" if p["action"] != "deploy" else "")
+    status = ("stopped" if stopped or switch_failure else "check" if check_mode else "unchanged" if p["note"]
+              else "completed")
+    summary = _rows(p, groups, switched, switch.get("seconds"), stopped, idle_stopped, check_mode)
+    result = report.outcome(name, change, _result(p, switched, stopped, switch_failure, check_mode), status,
+                            p["started"], now, summary, rows)
+    result["message"] = _failure_message(p, stopped, switch_failure)
+    return result
+
+
+def _failure_message(p, stopped, switch_failure):
+    """What a run that stopped or failed says last ('' when it did neither)."""
+    if stopped:
+        return (f"Stopped before the switch: {stopped.rstrip('.')}. Nothing was switched: every LB still sends all "
+                f"traffic to {p['live']} ({p['live_version']}).")
+    if switch_failure:
+        return (f"The switch to {p['switch_to']} failed ({switch_failure}). Every LB is back on {p['live']} "
+                f"({p['live_version']}).")
+    return ""

@@ -1,0 +1,313 @@
+"""The canary analysis (plugins/plugin_utils/canary_analysis.py), from access log lines as Nginx writes them."""
+
+import json
+import random
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy
+import pytest
+from ansible.errors import AnsibleError
+
+# `make setup` links the repository in here as the collection fleet.deployer (ansible-test units has it on its path).
+COLLECTIONS = Path(__file__).resolve().parents[2] / '.collections'
+if COLLECTIONS.is_dir() and str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
+
+from ansible_collections.fleet.deployer.plugins.plugin_utils import canary_analysis as ca  # noqa: E402
+
+T0 = 1764230000.0
+CANARY = '10.89.0.5:8000'
+STABLE = ['10.89.0.6:8000', '10.89.0.7:8000', '10.89.0.8:8000', '10.89.0.9:8000']
+
+
+def log_line(when, upstream, status=200, upstream_status=None, request_time=0.002, version='1.1.0', msec=True):
+    """One line exactly as the LB's log_format upstream_json (escape=json) writes it."""
+    upstreams = [upstream] if isinstance(upstream, str) else upstream
+    if upstream_status is None:
+        upstream_status = ', '.join(['502'] * (len(upstreams) - 1) + [str(status)])
+    stamp = datetime.fromtimestamp(int(when), timezone.utc).isoformat()
+    return ('{"time":"%s",%s"remote":"10.89.0.1","request":"GET / HTTP/1.1","status":%d,"upstream":"%s",'
+            '"upstream_status":"%s","request_time":%.3f,"upstream_response_time":"%.3f","version":"%s"}') % (
+        stamp, '"msec":"%.3f",' % when if msec else '', status, ', '.join(upstreams), upstream_status,
+        request_time, request_time, version)
+
+
+def side(count, upstreams, latency=0.004, errors=0, start=T0, every=0.05, version='1.1.0', seed=1, added=0.0):
+    """(when, line) for `count` requests answered round robin by `upstreams`, `errors` of them 500s spread evenly.
+
+    request_time jitters between 0.5x and 1.5x `latency`, plus `added` (the service's -fault-latency), rounded to
+    the millisecond like Nginx's.
+    """
+    upstreams = [upstreams] if isinstance(upstreams, str) else upstreams
+    rng = random.Random(seed)
+    rows = []
+    for number in range(count):
+        when = start + number * every
+        failed = (number + 1) * errors // count > number * errors // count
+        request_time = round(latency * rng.uniform(0.5, 1.5) + added, 3)
+        rows.append((when, log_line(when, upstreams[number % len(upstreams)], 500 if failed else 200,
+                                    request_time=request_time, version=version)))
+    return rows
+
+
+def log(*sides):
+    """The sides' lines interleaved in time order, as one access log."""
+    return [row[1] for row in sorted(row for rows in sides for row in rows)]
+
+
+def step(canary_count, canary_latency=0.004, canary_added=0.0, canary_errors=0, stable_count=None,
+         stable_latency=0.004, stable_errors=0, rules=None):
+    """A step of a 5% canary over one window: 19 stable requests for each canary one unless told."""
+    stable_count = 19 * canary_count if stable_count is None else stable_count
+    # Both sides over the same span of time, as a weighted round robin spreads them.
+    span = 60.0
+    lines = log(side(canary_count, CANARY, canary_latency, canary_errors, every=span / max(canary_count, 1),
+                     added=canary_added),
+                side(stable_count, STABLE, stable_latency, stable_errors, every=span / max(stable_count, 1),
+                     version='1.0.0', seed=2))
+    window = ca.analyse(lines, [CANARY], T0, T0 + span)
+    return window, ca.judge(window.canary, window.stable, rules)
+
+
+# The verdict table: a step's traffic (see step()), the expected decision and the words the reason must hold.
+# The log lines are seeded, so the figures in the reasons are exact.
+VERDICTS = [
+    pytest.param(dict(canary_count=250), 'pass',
+                 ['error rate 0% (0 of 250) is not shown to be above 0.1% (binomial test p=1 >= 0.05)',
+                  'p95 latency 6 ms is within the 50 ms floor'], id='healthy canary passes after enough requests'),
+    pytest.param(dict(canary_count=146, canary_errors=7), 'fail',
+                 ['error rate 4.8% (7 of 146) is above 0.1% (binomial test p=2.1e-10 < 0.05)'],
+                 id='5% errors fail long before 200 requests'),
+    pytest.param(dict(canary_count=40, canary_errors=2), 'fail',
+                 ['error rate 5.0% (2 of 40) is above 0.1% (binomial test p=0.00076 < 0.05)'],
+                 id='5% errors fail after 40 requests'),
+    pytest.param(dict(canary_count=200, canary_errors=1), 'pass',
+                 ['error rate 0.5% (1 of 200) is not shown to be above 0.1% (binomial test p=0.18 >= 0.05)'],
+                 id='one error in 200 is not proof'),
+    pytest.param(dict(canary_count=20, canary_errors=1), 'hold',
+                 ['not enough requests: 20 of 200'], id='one error in 20 is not proof either (min_errors)'),
+    pytest.param(dict(canary_count=200, canary_errors=2), 'fail',
+                 ['error rate 1.0% (2 of 200) is above 0.1% (binomial test p=0.017 < 0.05)'],
+                 id='two errors in 200 are'),
+    pytest.param(dict(canary_count=250, canary_added=0.300), 'fail',
+                 ['p95 latency 306 ms is above the limit 50 ms = max(1.5 x stable p95 6 ms, floor 50 ms)'],
+                 id='+300 ms fails on latency'),
+    pytest.param(dict(canary_count=60, canary_added=0.300), 'fail',
+                 ['p95 latency 306 ms is above the limit 50 ms'],
+                 id='latency fails before min requests once both sides have 50'),
+    pytest.param(dict(canary_count=250, canary_latency=0.200, canary_added=0.300, stable_latency=0.200), 'fail',
+                 ['p95 latency 589 ms is above the limit 435 ms = max(1.5 x stable p95 290 ms, floor 50 ms)'],
+                 id='+300 ms on a 200 ms service fails against 1.5x its p95'),
+    pytest.param(dict(canary_count=250, canary_latency=0.200, canary_added=0.100, stable_latency=0.200), 'pass',
+                 ['p95 latency 389 ms is within the limit 435 ms'], id='+100 ms on a 200 ms service passes'),
+    pytest.param(dict(canary_count=250, canary_latency=0.002, canary_added=0.040, stable_latency=0.002), 'pass',
+                 ['p95 latency 43 ms is within the 50 ms floor'],
+                 id='latency below the floor never fails, 15x stable or not'),
+    pytest.param(dict(canary_count=37), 'hold', ['not enough requests: 37 of 200'], id='too few requests hold'),
+    pytest.param(dict(canary_count=0, stable_count=500), 'hold', ['not enough requests: 0 of 200'],
+                 id='no canary traffic holds, never passes'),
+    pytest.param(dict(canary_count=250, canary_latency=0.080, stable_count=10), 'hold',
+                 ['not enough requests to judge latency: stable 10 of 50 (canary p95', 'above the 50 ms floor)'],
+                 id='latency above the floor needs a stable to compare with'),
+    pytest.param(dict(canary_count=250, stable_count=0), 'pass', ['within the 50 ms floor'],
+                 id='below the floor needs no stable'),
+]
+
+
+@pytest.mark.parametrize('scenario, decision, words', VERDICTS)
+def test_verdict(scenario, decision, words):
+    verdict = step(**scenario)[1]
+
+    assert verdict.decision == decision, verdict.reason
+    for text in words:
+        assert text in verdict.reason
+
+
+def test_a_five_percent_canary_fails_after_a_few_dozen_requests():
+    lines = log(side(400, CANARY, errors=20))  # 5% errors, evenly spread: the 2nd error is request 40
+
+    first_fail = next(count for count in range(10, 401, 10)
+                      if ca.judge(ca.analyse(lines[:count], [CANARY]).canary, ca.SideStats()).decision == 'fail')
+
+    assert first_fail == 40
+
+
+@pytest.mark.parametrize('now, decision, reason', [
+    (T0 + 299, 'hold', 'not enough requests: 37 of 200'),
+    (T0 + 300, 'fail', 'not enough requests: 37 of 200 when the step deadline passed'),
+])
+def test_a_step_on_hold_fails_at_its_deadline(now, decision, reason):
+    verdict = step(canary_count=37)[1]
+
+    verdict = ca.at_deadline(verdict, now, deadline=T0 + 300)
+
+    assert (verdict.decision, verdict.reason) == (decision, reason)
+
+
+@pytest.mark.parametrize('verdict', [ca.Verdict('pass', 'fine'), ca.Verdict('fail', 'bad')])
+def test_the_deadline_changes_only_a_hold(verdict):
+    assert ca.at_deadline(verdict, T0 + 1000, T0) == verdict
+
+
+# Attribution: (upstream, upstream_status, client status) -> expected figures of each side.
+# An attempt followed by another is a retry: it failed, on the side of its own backend.
+ATTRIBUTION = [
+    pytest.param([CANARY, STABLE[0]], '502, 200', 200,
+                 dict(requests=0, errors=0, upstream_failures=1, retried=1),
+                 dict(requests=1, errors=0, upstream_failures=0, retried=0), id='canary 502 hidden by a stable retry'),
+    pytest.param([STABLE[0], CANARY], '502, 200', 200,
+                 dict(requests=1, errors=0, upstream_failures=0, retried=0),
+                 dict(requests=0, errors=0, upstream_failures=1, retried=1), id='stable 502, canary answered'),
+    pytest.param([CANARY, STABLE[0], STABLE[1]], '504, 502, 502', 502,
+                 dict(requests=0, errors=0, upstream_failures=1, retried=1),
+                 dict(requests=1, errors=1, upstream_failures=2, retried=1), id='three tries, all failed'),
+    pytest.param([CANARY], '500', 500,
+                 dict(requests=1, errors=1, upstream_failures=1, retried=0),
+                 dict(requests=0, errors=0, upstream_failures=0, retried=0), id='canary 500 not retried'),
+    pytest.param(['user_api'], '502', 502,
+                 dict(requests=0, errors=0, upstream_failures=0, retried=0),
+                 dict(requests=1, errors=1, upstream_failures=1, retried=0), id='no live upstream is stable'),
+    pytest.param('-', '-', 499,
+                 dict(requests=0, errors=0, upstream_failures=0, retried=0),
+                 dict(requests=1, errors=0, upstream_failures=0, retried=0), id='no upstream at all is stable'),
+    pytest.param('%s : %s' % (CANARY, STABLE[0]), '502 : 200', 200,
+                 dict(requests=0, errors=0, upstream_failures=1, retried=1),
+                 dict(requests=1, errors=0, upstream_failures=0, retried=0), id='groups after an internal redirect'),
+]
+
+
+@pytest.mark.parametrize('upstream, upstream_status, status, canary, stable', ATTRIBUTION)
+def test_attribution(upstream, upstream_status, status, canary, stable):
+    window = ca.analyse([log_line(T0, upstream, status, upstream_status)], [CANARY])
+
+    for name, expected in (('canary', canary), ('stable', stable)):
+        stats = getattr(window, name)
+        assert {key: getattr(stats, key) for key in expected} == expected, name
+
+
+def test_a_canary_that_fails_behind_retries_fails_the_step():
+    # Every canary attempt is a 502 that Nginx retries on stable: the clients see only 200s.
+    retried = [(T0 + n, log_line(T0 + n, [CANARY, STABLE[n % 4]], 200, '502, 200')) for n in range(30)]
+    window = ca.analyse(log(retried, side(570, STABLE, version='1.0.0')), [CANARY])
+
+    verdict = ca.judge(window.canary, window.stable)
+
+    assert (window.canary.requests, window.stable.errors) == (0, 0)
+    assert verdict == ca.Verdict('fail', 'error rate 100.0% (30 of 30, 30 of them retried elsewhere) is above 0.1% '
+                                         '(binomial test p=1e-90 < 0.05)')
+
+
+@pytest.mark.parametrize('canary', [['10.89.0.5'], '10.89.0.5:8000', {'10.89.0.5:8000', '10.89.0.99:8000'}])
+def test_canary_backends_by_address_or_host(canary):
+    window = ca.analyse(log(side(3, CANARY), side(7, STABLE)), canary)
+
+    assert (window.canary.requests, window.stable.requests) == (3, 7)
+
+
+GOOD = log_line(T0, CANARY)
+
+
+@pytest.mark.parametrize('bad', [
+    '', '   ', '\n', 'not json', GOOD[:40], '[1, 2]', 'null', '{}',
+    GOOD.replace('"status":200', '"status":"abc"'),
+    GOOD.replace('"status":200', '"status":true'),
+    GOOD.replace('"request_time":0.002', '"request_time":NaN'),
+    GOOD.replace('"request_time":0.002', '"request_time":-1'),
+    GOOD.replace('"msec":"%.3f"' % T0, '"msec":"soon"'),
+    GOOD.replace('"msec":"%.3f",' % T0, '').replace('2025-11-27T07:53:20+00:00', 'yesterday'),
+    b'\xff\xfe{"status":200}',
+])
+def test_garbled_lines_are_skipped_and_counted(bad):
+    window = ca.analyse([GOOD, bad, GOOD], [CANARY])
+
+    assert (window.skipped, window.canary.requests) == (1, 2)
+
+
+def test_a_garbled_log_gives_a_hold_not_a_traceback():
+    window = ca.analyse(['\x00' * 50, 'GET / HTTP/1.1" 200', '{"status":', ''] * 50, [CANARY])
+
+    assert window.skipped == 200
+    assert ca.judge(window.canary, window.stable).decision == 'hold'
+
+
+@pytest.mark.parametrize('when, inside', [
+    (T0 - 0.001, False), (T0, True), (T0 + 9.999, True), (T0 + 10, False),
+])
+def test_window_is_start_inclusive_end_exclusive(when, inside):
+    window = ca.analyse([log_line(when, CANARY)], [CANARY], T0, T0 + 10)
+
+    assert (window.canary.requests, window.outside) == ((1, 0) if inside else (0, 1))
+
+
+@pytest.mark.parametrize('start, end, requests', [(None, None, 20), (T0 + 5, None, 15), (None, T0 + 5, 5)])
+def test_open_windows(start, end, requests):
+    window = ca.analyse(log(side(20, CANARY, every=1.0)), [CANARY], start, end)
+
+    assert window.canary.requests == requests
+
+
+def test_without_msec_the_iso_time_places_the_line():
+    lines = [log_line(T0 + 0.9, CANARY, msec=False), log_line(T0 + 1.2, CANARY, msec=False)]
+
+    window = ca.analyse(lines, [CANARY], T0, T0 + 1)  # second resolution: both stamps are whole seconds
+
+    assert (window.canary.requests, window.outside) == (1, 1)
+
+
+@pytest.mark.parametrize('canary_count, stable_count, share', [(50, 950, 5.0), (200, 800, 20.0), (1, 2, 33.33),
+                                                               (0, 10, 0.0), (0, 0, None)])
+def test_observed_share(canary_count, stable_count, share):
+    window = ca.analyse(log(side(canary_count, CANARY), side(stable_count, STABLE)), [CANARY])
+    summary = ca.step_summary(window, ca.Verdict('hold', 'x'), configured_share=5)
+
+    assert summary['share'] == {'configured': 5, 'observed': share}
+
+
+def test_step_summary_is_json_and_names_both_sides():
+    window, verdict = step(canary_count=146, canary_errors=7)
+
+    summary = json.loads(json.dumps(ca.step_summary(window, verdict, configured_share=5, step='5%')))
+
+    assert summary['step'] == '5%'
+    assert summary['share'] == {'configured': 5, 'observed': 5.0}
+    assert summary['canary']['requests'] == 146 and summary['canary']['errors'] == 7
+    assert summary['canary']['error_rate'] == pytest.approx(7 / 146, abs=1e-6)
+    assert summary['stable']['requests'] == 146 * 19 and summary['stable']['error_rate'] == 0
+    assert set(summary['canary']) >= {'p50', 'p95', 'p99', 'upstream_failures'}
+    assert summary['decision'] == 'fail' and summary['reason'] == verdict.reason
+    assert summary['lines'] == {'skipped': 0, 'outside_window': 0}
+
+
+@pytest.mark.parametrize('latencies', [[0.004], [0.001, 0.009], [0.001 * n for n in range(1, 1001)],
+                                       numpy.random.default_rng(3).exponential(0.005, 777).round(3).tolist()])
+def test_percentiles_match_numpy_default(latencies):
+    stats = ca.SideStats(requests=len(latencies), latencies=latencies)
+
+    assert list(stats.percentiles().values()) == pytest.approx(numpy.percentile(latencies, [50, 95, 99]))
+
+
+def test_no_latency_data_has_no_percentiles():
+    assert ca.SideStats().summary()['p95'] is None
+
+
+@pytest.mark.parametrize('rules', [dict(max_error_rate=0), dict(max_error_rate=1.5), dict(alpha=1),
+                                   dict(min_requests=-1), dict(latency_floor=-0.1)])
+def test_rules_refuse_nonsense(rules):
+    with pytest.raises(ValueError, match=next(iter(rules))):
+        ca.Rules(**rules)
+
+
+def test_rules_change_the_thresholds():
+    verdict = step(canary_count=37, rules=ca.Rules(min_requests=30, min_latency_samples=30))[1]
+
+    assert verdict.decision == 'pass'
+
+
+def test_without_scipy_judging_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(ca, 'HAS_SCIPY', False)
+    monkeypatch.setattr(ca, 'SCIPY_IMPORT_ERROR', ImportError("No module named 'scipy'"))
+
+    with pytest.raises(AnsibleError, match='needs the Python library scipy'):
+        ca.judge(ca.SideStats(), ca.SideStats())

@@ -1,0 +1,42 @@
+"""The fleet filters: live hosts from the LBs' upstreams, one-line failure texts, upstream server entries."""
+
+import pytest
+
+from ansible_collections.fleet.deployer.plugins.filter.fleet import failed_step, live_hosts, server_entries
+
+HOSTVARS = {
+    "app1": {"app_backend_address": "10.0.0.1:8000"},
+    "app2": {"app_backend_address": "10.0.0.2:8000"},
+    "app3": {"app_backend_address": "10.0.0.3:8000"},
+    "lb1": {"nginx_lb_live_servers": [{"address": "10.0.0.2:8000", "down": True}]},
+    "lb2": {"nginx_lb_live_servers": [{"address": "10.0.0.1:8000"}]},
+    "lb3": {},
+}
+
+
+@pytest.mark.parametrize("lbs, live", [
+    (["lb1"], ["app2"]),
+    (["lb1", "lb2"], ["app1", "app2"]),   # inventory order, drained or not
+    (["lb3"], []),                        # no upstream read yet
+])
+def test_live_hosts(lbs, live):
+    assert live_hosts(["app1", "app2", "app3"], HOSTVARS, lbs) == live
+
+
+@pytest.mark.parametrize("result, text", [
+    ({"msg": "Status code was 500\nand not [200]"}, "Verify: Status code was 500 and not [200]"),
+    ({}, "Verify: failed"),
+    ({"results": [{"item": "lb1", "failed": False, "msg": "ok"}, {"item": "lb2", "failed": True,
+                                                                  "msg": "The reload failed"}]},
+     "Verify: lb2: The reload failed"),
+    ({"results": [{"item": "lb1", "failed": True, "cmd": ["curl"], "stdout_lines": ["200 1.0.0", "200 1.0.0",
+                                                                                    "502 "]}]},
+     "Verify: lb1: answered 200 1.0.0, 502"),
+])
+def test_failed_step(result, text):
+    assert failed_step(result, "Verify") == text
+
+
+def test_server_entries():
+    assert server_entries(["a:1", "b:2"], {"down": False, "max_fails": 1}) == [
+        {"address": "a:1", "down": False, "max_fails": 1}, {"address": "b:2", "down": False, "max_fails": 1}]
