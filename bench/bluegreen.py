@@ -19,25 +19,18 @@ It makes its own lab (bench-bg) and removes it at the end. Needs `make artifacts
 
 import argparse
 import json
-import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, lab_up, lb_url
+
 LAB = "bench-bg"
-INVENTORY = PROJECT / ".lab" / LAB / "inventory"
-TAIL_SECONDS = 10
-SWITCH_BANNER = "TASK [nginx_lb : Make the new live set the upstream's only servers, on every load balancer]"
+INVENTORY = inventory(LAB)
+SWITCH_BANNER = "TASK [fleet.deployer.nginx_lb : Make the new live set the upstream's only servers, on every load balancer]"
 REPORTED_SWITCH = re.compile(r"switch: ([0-9.]+) s from the start of the switch")
-ENV = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-           CONTAINERS_CONF=str(PROJECT / "lab" / "containers.conf"),
-           PATH=f"{PROJECT / '.venv' / 'bin'}:{os.environ['PATH']}")
 
 
 def playbook(path, **extravars):
@@ -66,30 +59,16 @@ def seen_switch(report, since, new_version):
     return rows[last_other + 1][0] - since
 
 
-def switch_under_load(lb_url, rate, label, new_version, **extravars):
+def switch_under_load(url, rate, label, new_version, **extravars):
     """One bluegreen.yml run under load; returns its table row."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as report_file:
-        load = subprocess.Popen([sys.executable, str(PROJECT / "tools" / "loadgen.py"), lb_url, "--rate", str(rate),
-                                 "--duration", "600", "--json", report_file.name, "--quiet"])
-        time.sleep(2)
+    with Load(url, rate) as load:
         started, ended, switch_started, reported, rc = playbook(PROJECT / "playbooks" / "bluegreen.yml", **extravars)
-        time.sleep(TAIL_SECONDS)
-        load.send_signal(signal.SIGTERM)
-        load.wait(timeout=60)
-        report = json.loads(Path(report_file.name).read_text())
+    report = load.report
     if rc != 0 or switch_started is None:
         sys.exit(f"bench: {label} failed (rc={rc}); run it by hand on the lab {LAB} to see why")
     return {"run": label, "switch_s": seen_switch(report, switch_started, new_version), "reported_s": reported,
             "wall_s": ended - started, "requests": report["requests"], "failed": report["failed"],
             "rate": report["achieved_rate"]}
-
-
-def lab_up():
-    subprocess.run([sys.executable, str(PROJECT / "lab" / "lab.py"), "up", "--name", LAB, "--blue", "5",
-                    "--green", "5", "--lb", "1", "--inventory", str(INVENTORY)],
-                   check=True, env=ENV, stdout=subprocess.DEVNULL)
-    lab = json.loads((PROJECT / ".lab" / LAB / "lab.json").read_text())
-    return next(f"http://{h['address']}/" for h in lab["hosts"] if "lb" in h["groups"])
 
 
 def cell(value, digits=2):
@@ -104,17 +83,16 @@ def main():
 
     rows = []
     try:
-        lb_url = lab_up()
+        url = lb_url(lab_up(LAB))
         if playbook(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")[-1] != 0:
             sys.exit("bench: site.yml failed")
         for round_ in range(1, args.rounds + 1):
-            rows.append(switch_under_load(lb_url, args.rate, f"{round_}: deploy 1.1.0 (to green)", "1.1.0",
+            rows.append(switch_under_load(url, args.rate, f"{round_}: deploy 1.1.0 (to green)", "1.1.0",
                                           app_version="1.1.0"))
-            rows.append(switch_under_load(lb_url, args.rate, f"{round_}: rollback (to blue)", "1.0.0",
+            rows.append(switch_under_load(url, args.rate, f"{round_}: rollback (to blue)", "1.0.0",
                                           bluegreen_action="rollback"))
     finally:
-        subprocess.run([sys.executable, str(PROJECT / "lab" / "lab.py"), "down", "--name", LAB], env=ENV,
-                       stdout=subprocess.DEVNULL)
+        lab_down(LAB)
 
     print(f"bluegreen.yml on 5 blue + 5 green hosts + 1 LB, {args.rate} requests/s through the LB (new connection "
           f"each), until {TAIL_SECONDS} s after each playbook")

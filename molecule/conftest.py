@@ -136,6 +136,20 @@ def under_load(load, playbook, name, prompts=None, **extravars):
     return runner, generator.stop(), returned
 
 
+def lb_log(host, since=0.0):
+    """The LB's access log lines (parsed JSON) of requests that ended at or after `since` (epoch)."""
+    text = host.check_output("cat /var/log/nginx/access.log")
+    return [line for line in map(json.loads, text.splitlines()) if float(line["msec"]) >= since]
+
+
+def upstream_failures(lines):
+    """Requests for which a backend failed and Nginx tried another: a user's 200 cannot hide these."""
+    def failed(status):
+        codes = [code.strip() for code in status.replace(":", ",").split(",")]
+        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
+    return [line for line in lines if failed(line["upstream_status"])]
+
+
 def assert_nothing_dropped(report, min_seconds):
     """No request failed, the generator kept its rate, and the load lasted at least min_seconds."""
     assert report["failed"] == 0, report["by_status"]

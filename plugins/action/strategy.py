@@ -10,11 +10,11 @@ import time
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleet.deployer.plugins.plugin_utils import bluegreen, fleet, report, rolling
+from ansible_collections.fleet.deployer.plugins.plugin_utils import bluegreen, canary, fleet, report, rolling
 
 ARGUMENT_SPEC = {
-    "strategy": {"type": "str", "required": True, "choices": ["rolling", "bluegreen"]},
-    "decide": {"type": "str", "required": True, "choices": ["preflight", "plan", "batch", "gate", "report"]},
+    "strategy": {"type": "str", "required": True, "choices": ["rolling", "bluegreen", "canary"]},
+    "decide": {"type": "str", "required": True, "choices": ["preflight", "plan", "batch", "gate", "step", "report"]},
     "options": {"type": "dict", "default": {}},
     "plan": {"type": "dict", "default": {}},
     "hooks": {"type": "dict", "default": {}},
@@ -128,4 +128,38 @@ class ActionModule(ActionBase):
         hosts = self._bluegreen_hosts(args)
         outcome = bluegreen.outcome(args["plan"], groups, hosts, self._outcomes(list(hosts)), args["switch"],
                                     self._check_mode(), time.time())
+        return self._with_text(outcome)
+
+    # ---- canary -----------------------------------------------------------------------------------------------
+
+    def _canary_preflight(self, args):
+        canary.check_inputs(args["options"])
+        return {"started": time.time()}
+
+    def _canary_plan(self, args):
+        groups = self._colour_groups()
+        if not groups.get("blue") or not groups.get("green"):
+            raise fleet.Refusal("A canary needs an idle colour for its hosts (the groups blue and green); the in-place "
+                                "canary is not built yet. Nothing was changed.")
+        states = {lb: self._hostvar(lb, "canary_lb_state") or {} for lb in self._lb_servers(args)}
+        decided = canary.plan(groups, self._bluegreen_hosts(args), self._lb_servers(args), states, args["options"],
+                              args["options"].get("started") or time.time())
+        version = decided["canary"].get("version", "")
+        return {"plan": decided, "add_hosts": [{"name": name, "groups": ["canary_prepare"], "plan": {"version": version}}
+                                               for name in decided["prepare"]]}
+
+    def _canary_gate(self, args):
+        reason = bluegreen.gate({"smoke_test": args["plan"]["prepare"], "idle": args["plan"]["idle"]},
+                                self._outcomes(args["plan"]["prepare"]))
+        return {"failed": bool(reason), "msg": reason or "every canary host passed its smoke test"}
+
+    def _canary_step(self, args):
+        plan = args["plan"]
+        address_of = {name: str(self._hostvar(name, args["address_var"], "")) for name in plan["stable"] + plan["pool"]}
+        return canary.lb_settings(plan, args["options"]["share"], address_of, args["options"]["upstream"])
+
+    def _canary_report(self, args):
+        result = args["options"]
+        outcome = canary.report_of(args["plan"], self._vars.get("canary_steps_done") or [],
+                                   result["outcome"], result["status"], time.time())
         return self._with_text(outcome)

@@ -27,11 +27,12 @@ def step_row(name, hosts, outcomes, status):
             "started": min(started) if started else None, "finished": max(finished) if finished else None}
 
 
-STATUSES = ("completed", "unchanged", "stopped", "check")
+STATUSES = ("completed", "unchanged", "stopped", "check", "failed")
 
 
 def outcome(strategy, change, result, status, started, finished, rows, hosts, steps=()):
-    """status: completed; unchanged (nothing to do); stopped (every host serving, the LBs valid); check."""
+    """status: completed; unchanged (nothing to do); stopped (every host serving, the LBs valid); check; failed
+    (needs a person)."""
     if status not in STATUSES:
         raise ValueError(f"report status {status!r} is not one of {STATUSES}")
     return {"strategy": strategy, "change": change, "outcome": result, "status": status, "started": started,

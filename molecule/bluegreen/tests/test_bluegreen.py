@@ -5,6 +5,7 @@ The tests run in file order, each from the state the previous one left (converge
 idle on 1.0.0): refusals, three deploys that stop before the switch, one whose switch fails on lb2, the deploy
 that switches, its rollback, retire and start."""
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import ansible_runner
 import pytest
 import yaml
 from conftest import (PROJECT, TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts,
-                      failure_messages, task_runs, under_load)
+                      failure_messages, lb_log, task_runs, under_load, upstream_failures)
 
 BLUE = ["blue1", "blue2", "blue3"]
 GREEN = ["green1", "green2", "green3"]
@@ -172,7 +173,8 @@ def test_switch_that_fails_on_one_lb_puts_every_lb_back(playbook, hosts, upstrea
 
 # ---- deploy, rollback ----------------------------------------------------------------------------------------
 
-def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, playbook, upstreams, lab, lb_url):
+def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, playbook, upstreams, lab, lb_url, hosts):
+    started = time.time()
     runner, report, returned = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0",
                                           bluegreen_hooks={"before_switch": str(HOOKS / "switch_expected.yml")})
     assert runner.rc == 0, failure_messages(runner)
@@ -181,6 +183,7 @@ def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, play
     # users stay on blue until the switch, and every request after the playbook returned gets 1.1.0
     assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.0.0"}
     assert set(versions_started(report, after=returned)) == {"1.1.0"}
+    assert upstream_failures(lb_log(hosts["lb1"], started)) == []
     for text in upstreams().values():
         assert upstream_hosts(text, lab) == GREEN
     assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
@@ -197,12 +200,14 @@ def test_second_deploy_changes_nothing(playbook):
 
 
 def test_rollback_switches_back_to_blue_without_dropping_a_request(load, playbook, upstreams, original_upstreams,
-                                                                   lb_url):
+                                                                   lb_url, hosts):
+    started = time.time()
     runner, report, returned = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback")
     assert runner.rc == 0, failure_messages(runner)
     assert_nothing_dropped(report, TAIL_SECONDS + 5)
     assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.1.0"}
     assert set(versions_started(report, after=returned)) == {"1.0.0"}
+    assert upstream_failures(lb_log(hosts["lb1"], started)) == []
     # switched back and forth, the upstream files are again as site.yml created them, byte for byte
     assert upstreams() == original_upstreams
     assert answers(lb_url, 15) == {host: "1.0.0" for host in BLUE}
@@ -241,7 +246,7 @@ def test_rollback_refuses_while_the_previous_colour_is_retired(playbook, hosts, 
     assert playbook("bluegreen.yml", bluegreen_action="retire").rc == 0  # blue, now idle
     runner = playbook("bluegreen.yml", bluegreen_action="rollback")
     assert runner.rc != 0
-    assert any(text.startswith("Stopped before the switch") and "blue1, blue2, blue3: Check that the service runs"
+    assert any(text.startswith("Stopped before the switch") and "blue1, blue2, blue3: Check that the service runs" in text
                and "retired: start the colour with -e bluegreen_action=start" in text
                for text in failure_messages(runner)), failure_messages(runner)
     for text in upstreams().values():

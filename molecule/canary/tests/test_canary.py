@@ -1,0 +1,203 @@
+"""canary.yml on 3 blue + 3 green hosts behind lb1, under 300 requests/s on new connections (through lb1),
+measured until 10 s after each playbook ends, with the LB's log as the witness.
+
+The tests run in file order, each from the state the previous one left (converge: blue live on 1.0.0, green idle):
+a healthy canary of 1.1.0 promoted to green; then canaries of 1.0.0 from blue that are aborted (errors, latency,
+no traffic), paused, promoted and aborted by hand, and a sticky one."""
+
+import concurrent.futures
+import json
+import threading
+import time
+import urllib.request
+from datetime import datetime
+
+import pytest
+from conftest import (TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts, failure_messages,
+                      lb_log, report_text, under_load, upstream_failures)
+
+BLUE, GREEN = ["blue1", "blue2", "blue3"], ["green1", "green2", "green3"]
+SHORT = {"canary_step_seconds": 5, "canary_interval_seconds": 1}
+
+
+@pytest.fixture(scope="module")
+def lb(fleet_host):
+    return fleet_host("lb1")
+
+
+def canary_report(runner):
+    """The report the playbook built: steps with their windows, shares and decisions."""
+    return next(event["event_data"]["res"]["report"] for event in runner.events
+                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Build the deploy report")
+
+
+def task_ended(runner, name):
+    """Epoch when the task called `name` last reported ok."""
+    return max(datetime.fromisoformat(event["created"]).timestamp() for event in runner.events
+               if event["event"] == "runner_on_ok" and event["event_data"].get("task") == name)
+
+
+def canary_share(lines, canary_backends):
+    """Percent of the lines answered by the canary backends."""
+    canary = sum(1 for line in lines if line["upstream"] in canary_backends)
+    return 100.0 * canary / len(lines)
+
+
+def backends(lab, colour):
+    return {f"{address}:8000" for address in addresses(lab, colour)}
+
+
+def answered_after(report, moment):
+    """{version: count} of the responses to requests started at or after `moment` (epoch)."""
+    seen = {}
+    for t, _, version, _ in report["responses"]:
+        if report["started_at"] + t >= moment:
+            seen[version] = seen.get(version, 0) + 1
+    return seen
+
+
+def test_healthy_canary_goes_through_every_step_and_promotes(load, playbook, lb, lab, lb_url):
+    started = time.time()
+    # 8 s steps: at 300 requests/s every step's window holds more than 2,000 requests
+    runner, report, returned = under_load(load, playbook, "canary.yml", app_version="1.1.0", canary_step_seconds=8,
+                                          canary_interval_seconds=1)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+    assert_nothing_dropped(report, 50)
+    lines = lb_log(lb, started)
+    assert upstream_failures(lines) == []
+    steps = canary_report(runner)["canary_steps"]
+    assert [step["share"] for step in steps] == [5, 20, 50]
+    for step in steps:  # the share the LB really gave the canary, over the step's window
+        window = [line for line in lines if step["started"] <= float(line["msec"]) < step["finished"]]
+        assert len(window) >= 2000, step
+        assert abs(canary_share(window, backends(lab, "green")) - step["share"]) <= 1.0, step
+        assert step["decision"] == "pass"
+    assert set(answered_after(report, returned)) == {"1.1.0"}
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+    for host, address in zip(BLUE, addresses(lab, "blue")):  # the old colour idles, ready for a rollback
+        assert answers(f"http://{address}:8000/", 1) == {host: "1.0.0"}
+
+
+def test_second_canary_of_the_live_version_changes_nothing(playbook):
+    runner = playbook("canary.yml", app_version="1.1.0")
+    assert runner.rc == 0, failure_messages(runner)
+    assert changed_hosts(runner) == {}
+    assert "Nothing to do: green (live) already runs 1.1.0." in report_text(runner)
+
+
+@pytest.mark.parametrize("fault, reason", [
+    ({"USER_API_FAULT_ERROR_RATE": "0.05"}, "error rate"),
+    ({"USER_API_FAULT_LATENCY": "300ms"}, "p95 latency"),
+], ids=["5% errors", "+300 ms"])
+def test_bad_canary_is_aborted_at_the_first_step(load, playbook, lb, lab, lb_url, fault, reason):
+    started = time.time()
+    runner, report, returned = under_load(load, playbook, "canary.yml", app_version="1.0.0",
+                                          release_environment=fault, **SHORT)
+    assert runner.rc != 0
+    messages = " ".join(failure_messages(runner))
+    assert "ABORTED" in messages and "step 1 at 5%" in messages and reason in messages, messages
+    steps = canary_report(runner)["canary_steps"]
+    assert len(steps) == 1 and steps[0]["decision"] == "fail"
+    assert reason in report_text(runner) and "canary " in report_text(runner)  # the numbers that decided it
+    # the users who met the canary's errors: under 0.1% of all, and none after the abort
+    assert report["failed"] < 0.001 * report["requests"], report["by_status"]
+    assert set(answered_after(report, returned)) == {"1.1.0"}
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+    assert [line for line in upstream_failures(lb_log(lb, started)) if line["upstream"] not in backends(lab, "blue")] \
+        == []
+
+
+def test_canary_without_traffic_is_never_promoted(playbook, lb_url):
+    runner = playbook("canary.yml", app_version="1.0.0", canary_step_deadline_seconds=15, **SHORT)
+    assert runner.rc != 0
+    assert any("not enough requests: 0 of 200 when the step deadline passed" in text
+               for text in failure_messages(runner)), failure_messages(runner)
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_paused_canary_holds_its_share_shows_its_status_and_goes_on(load, playbook, lb, lab):
+    generator = load(rate=300)
+    time.sleep(2)
+    runner = playbook("canary.yml", app_version="1.0.0", canary_steps=[5, "pause", 20, "pause", 50, 100], **SHORT)
+    paused = time.time()
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+    time.sleep(30)
+    held = [line for line in lb_log(lb, paused)]
+    assert len(held) >= 8000 and abs(canary_share(held, backends(lab, "blue")) - 5) <= 1
+    status = playbook("canary.yml", canary_action="status")
+    assert status.rc == 0 and changed_hosts(status) == {}
+    assert "a canary of 1.0.0 runs (paused at 5%, step 2 of 6)" in report_text(status)
+    promoted = playbook("canary.yml", canary_action="promote", **SHORT)
+    assert promoted.rc == 0, (failure_messages(promoted), report_text(promoted))
+    assert [step["share"] for step in canary_report(promoted)["canary_steps"]] == [20]
+    assert "paused at 20%, step 4 of 6" in report_text(playbook("canary.yml", canary_action="status"))
+    aborted = playbook("canary.yml", canary_action="abort")
+    assert aborted.rc == 0, failure_messages(aborted)
+    time.sleep(TAIL_SECONDS)
+    report = generator.stop()
+    assert report["failed"] == 0, report["by_status"]
+    after = lb_log(lb, task_ended(aborted, "Send users to user-api") + 2)
+    assert len(after) > 2000 and [line for line in after if line["upstream"] in backends(lab, "blue")] == []
+    assert upstream_failures(lb_log(lb, paused)) == []
+    assert "No canary runs." in report_text(playbook("canary.yml", canary_action="status"))
+
+
+def get_as(url, cookie, header=None):
+    headers = {"Cookie": f"uid={cookie}", "Connection": "close", **(header or {})}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+        return json.loads(response.read())["version"]
+
+
+def versions_by_user(url, users):
+    """Two requests per user: {user: set of versions seen}."""
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        seen = list(pool.map(lambda user: (user, get_as(url, user)), users * 2))
+    by_user = {}
+    for user, version in seen:
+        by_user.setdefault(user, set()).add(version)
+    return by_user
+
+
+class UserTraffic:
+    """Requests from many users (each with its own cookie) while a step is judged; bounded, stops by itself."""
+
+    def __init__(self, url, users, seconds=120):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, args=(url, users, time.time() + seconds), daemon=True)
+        self.thread.start()
+
+    def run(self, url, users, until):
+        n = 0
+        while not self.stop.is_set() and time.time() < until:
+            get_as(url, users[n % len(users)])
+            n += 1
+            time.sleep(0.005)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
+    users = [f"user{n}" for n in range(5000)]
+    sticky = {"canary_min_requests": 20, **SHORT}
+    in_canary = set()
+    for share, where in [(5, "step 2 of 7"), (20, "step 4 of 7"), (50, "step 6 of 7")]:
+        with UserTraffic(lb_url, users):
+            runner = (playbook("canary.yml", app_version="1.0.0", canary_split="sticky",
+                               canary_steps=[5, "pause", 20, "pause", 50, "pause", 100], **sticky) if share == 5
+                      else playbook("canary.yml", canary_action="promote", **sticky))
+        assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+        assert where in report_text(playbook("canary.yml", canary_action="status"))
+        by_user = versions_by_user(lb_url, users)
+        assert all(len(seen) == 1 for seen in by_user.values())  # no user sees two versions within a step
+        now_in = {user for user, seen in by_user.items() if seen == {"1.0.0"}}
+        assert in_canary <= now_in  # a user in the canary stays in it as it grows
+        assert abs(100 * len(now_in) / len(users) - share) <= 2
+        in_canary = now_in
+        assert get_as(lb_url, "anyone", {"X-Canary": "always"}) == "1.0.0"
+        assert get_as(lb_url, sorted(in_canary)[0], {"X-Canary": "never"}) == "1.1.0"
+    assert playbook("canary.yml", canary_action="abort").rc == 0
