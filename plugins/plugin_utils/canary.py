@@ -46,10 +46,6 @@ def parse_steps(steps):
     return steps
 
 
-def shares(steps):
-    return [step for step in steps if step != PAUSE]
-
-
 def hosts_needed(share, live_count):
     """Canary hosts at a share: ceil(share x live / 100), at least one."""
     return max(1, math.ceil(share * live_count / 100))

@@ -8,7 +8,7 @@ Pure functions of plain data (no Ansible objects), so that a table of fleets can
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Whole percentages only: Ansible's serial reads "12.5%" as an error.
 _PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
@@ -28,7 +28,6 @@ class Host:
     running: str = ""
     previous: str = ""
     rolled_back: bool = False
-    groups: list = field(default_factory=list)
 
 
 def live_hosts(hosts, lb_servers):
