@@ -61,14 +61,14 @@ def fleet_host(request):
 @pytest.fixture(scope="session")
 def playbook(tmp_path_factory):
     """Runs a project playbook on the scenario's fleet with ansible-runner; returns the Runner."""
-    def run(name, prompts=None, **extravars):
-        """prompts: {regex of a prompt: what to type} for interactive pauses."""
+    def run(name, prompts=None, inventory=LAB_DIR / "inventory", **extravars):
+        """prompts: {regex of a prompt: what to type} for interactive pauses; inventory: another view of the fleet."""
         # A folder per run: ansible-runner keeps the extravars of earlier runs in a shared one.
         runner = ansible_runner.run(
             private_data_dir=str(tmp_path_factory.mktemp("runner")),
             project_dir=str(PROJECT),
             playbook=str(PROJECT / "playbooks" / name),
-            inventory=str(LAB_DIR / "inventory"),
+            inventory=str(inventory),
             extravars=extravars,
             envvars={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
             passwords=prompts or {},

@@ -137,15 +137,15 @@ class ActionModule(ActionBase):
         return {"started": time.time()}
 
     def _canary_plan(self, args):
-        groups = self._colour_groups()
-        if not groups.get("blue") or not groups.get("green"):
-            raise fleet.Refusal("A canary needs an idle colour for its hosts (the groups blue and green); the in-place "
-                                "canary is not built yet. Nothing was changed.")
+        groups = dict(self._colour_groups(), app=list(self._vars["groups"].get("app", [])))
+        names = groups.get("blue", []) + groups.get("green", []) or groups["app"]
+        hosts = {host.name: host for host in self._hosts(dict(args, app_hosts=names))}
         states = {lb: self._hostvar(lb, "canary_lb_state") or {} for lb in self._lb_servers(args)}
-        decided = canary.plan(groups, self._bluegreen_hosts(args), self._lb_servers(args), states, args["options"],
+        decided = canary.plan(groups, hosts, self._lb_servers(args), states, args["options"],
                               args["options"].get("started") or time.time())
         version = decided["canary"].get("version", "")
-        return {"plan": decided, "add_hosts": [{"name": name, "groups": ["canary_prepare"], "plan": {"version": version}}
+        host_plan = {"version": version, "in_place": decided["in_place"]}
+        return {"plan": decided, "add_hosts": [{"name": name, "groups": ["canary_prepare"], "plan": host_plan}
                                                for name in decided["prepare"]]}
 
     def _canary_gate(self, args):

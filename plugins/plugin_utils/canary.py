@@ -79,17 +79,26 @@ def running_canary(states):
 
 
 def plan(groups, hosts, lb_servers, states, options, now):
-    """What this run does. groups: blue, green (the idle colour supplies the canary hosts)."""
+    """What this run does. With the groups blue and green the idle colour supplies the canary hosts; without
+    them the canary is in place: live hosts are drained, upgraded and weighed in, and promotion rolls the rest."""
     check_inputs(options)
     action = options.get("action", "deploy")
     current = running_canary(states)
-    live_colour = _live_colour(groups, hosts, lb_servers)
-    idle_colour = "green" if live_colour == "blue" else "blue"
-    live, idle = list(groups[live_colour]), list(groups[idle_colour])
-    live_versions = sorted({hosts[name].running for name in live if hosts[name].running})
-    base = {"strategy": "canary", "action": action, "live": live_colour, "idle": idle_colour, "stable": live,
-            "pool": idle, "live_version": ", ".join(live_versions), "started": now, "note": "", "prepare": [],
-            "run_steps": [], "abort": False, "promote": False}
+    in_place = not (groups.get("blue") and groups.get("green"))
+    if in_place:
+        live = [host.name for host in fleet.live_hosts([hosts[name] for name in groups.get("app", [])], lb_servers)]
+        live_name, idle_name, idle = "the stable hosts", "in place", []
+        _check_read(lb_servers)
+    else:
+        live_name = _live_colour(groups, hosts, lb_servers)
+        idle_name = "green" if live_name == "blue" else "blue"
+        live, idle = list(groups[live_name]), list(groups[idle_name])
+    version = str(current["version"] if current else options.get("version") or "")
+    stable_versions = sorted({hosts[name].running for name in live
+                              if hosts[name].running and (hosts[name].running != version or not in_place)})
+    base = {"strategy": "canary", "action": action, "in_place": in_place, "live": live_name, "idle": idle_name,
+            "stable": live, "pool": idle, "live_version": ", ".join(stable_versions), "started": now, "note": "",
+            "prepare": [], "run_steps": [], "abort": False, "live_count": len(live)}
     if action == "status":
         return dict(base, canary=current or {}, note="" if current else "No canary runs.")
     if action == "deploy":
@@ -97,28 +106,50 @@ def plan(groups, hosts, lb_servers, states, options, now):
             raise fleet.Refusal(f"A canary of {current['version']} runs ({_where(current)}): promote it "
                                 "(-e canary_action=promote) or abort it (-e canary_action=abort) first. "
                                 "Nothing was changed.")
-        version, steps = str(options["version"]), parse_steps(options.get("steps", DEFAULT_STEPS))
-        if live_versions == [version]:
-            return dict(base, note=f"Nothing to do: {live_colour} (live) already runs {version}.",
-                        canary={"version": version})
-        if len(idle) < hosts_needed(100, len(live)):
-            raise fleet.Refusal(f"The idle colour {idle_colour} has {len(idle)} hosts; promoting the canary needs "
-                                f"{len(live)} (as many as {live_colour}). Nothing was changed.")
+        steps = parse_steps(options.get("steps", DEFAULT_STEPS))
+        if sorted({hosts[name].running for name in live}) == [version]:
+            return dict(base, note=f"Nothing to do: {live_name} (live) already run{'' if in_place else 's'} "
+                                   f"{version}.", canary={"version": version})
+        if not in_place and len(idle) < hosts_needed(100, len(live)):
+            raise fleet.Refusal(f"The idle colour {idle_name} has {len(idle)} hosts; promoting the canary needs "
+                                f"{len(live)} (as many as {live_name}). Nothing was changed.")
         canary = {"version": version, "steps": steps, "step": -1, "split": options.get("split", "weights"),
-                  "started": now, "stable_version": ", ".join(live_versions)}
-        return dict(base, canary=canary, prepare=idle, run_steps=_steps_from(canary, 0))
-    if not current:
+                  "started": now, "stable_version": base["live_version"]}
+        run = dict(base, canary=canary, run_steps=_steps_from(canary, 0))
+    elif not current:
         return dict(base, note=f"No canary runs: nothing to {action}.", canary={})
-    if action == "abort":
-        return dict(base, canary=current, abort=True)
-    return dict(base, canary=current, run_steps=_steps_from(current, current["step"] + 1))
+    elif action == "abort":
+        run = dict(base, canary=current, abort=True)
+    else:
+        run = dict(base, canary=current, run_steps=_steps_from(current, current["step"] + 1))
+    return _hosts_of_run(run, hosts) if in_place else dict(run, prepare=idle if action == "deploy" else [])
 
 
-def _live_colour(groups, hosts, lb_servers):
+def _check_read(lb_servers):
     unread = fleet.unread_lbs(lb_servers)
     if unread:
         raise fleet.Refusal(f"No live set could be read from {', '.join(unread)} (unreachable, or no upstream yet: "
                             "run playbooks/site.yml first). Nothing was changed.")
+
+
+def _hosts_of_run(run, hosts):
+    """In place: the live hosts this run's steps need as canaries (those already on the version first) - the
+    pool - and the stable rest. The pool's new hosts are drained and upgraded before the first step."""
+    live, version = run["stable"], run["canary"]["version"]
+    upgraded = [name for name in live if hosts[name].running == version]
+    below = [step["step"] for step in run["run_steps"] if step["step"] not in (PAUSE, 100)]
+    needed = hosts_needed(max(below), len(live)) if below else 1
+    pool = (upgraded + [name for name in live if name not in upgraded])[:max(needed, len(upgraded))]
+    stable = [name for name in live if name not in pool]
+    if not stable and not run["abort"]:
+        raise fleet.Refusal(f"An in-place canary at {max(below, default=0)}% of {len(live)} live hosts would leave "
+                            "no stable host to compare it with. Use fewer hosts per step or an idle colour. "
+                            "Nothing was changed.")
+    return dict(run, pool=pool, stable=stable, prepare=[] if run["abort"] else pool[len(upgraded):])
+
+
+def _live_colour(groups, hosts, lb_servers):
+    _check_read(lb_servers)
     colour_of = {hosts[name].address: colour for colour in ("blue", "green") for name in groups.get(colour, [])}
     seen = {colour_of.get(server["address"]) for servers in lb_servers.values() for server in servers}
     if len(seen) != 1 or None in seen:
@@ -153,7 +184,7 @@ def lb_settings(canary_plan, share, address_of, upstream):
     and none of the stable hosts (the promotion then switches the main upstream to the idle colour)."""
     stable = [address_of[name] for name in canary_plan["stable"]]
     pool = [address_of[name] for name in canary_plan["pool"]]
-    active = pool[:hosts_needed(share, len(stable))]
+    active = pool[:hosts_needed(share, canary_plan["live_count"])]
     weights = traffic_weights({"canary": {"share": share, "hosts": active},
                                "stable": {"share": 100 - share, "hosts": stable}})
     mix = [{"address": address, "weight": weight, "down": False} if weight else {"address": address, "down": True}
@@ -181,7 +212,23 @@ def ending(canary_plan):
     if action == "abort":
         return {"status": "abort", "outcome": f"aborted on request: every LB sends all traffic to "
                                               f"{canary_plan['live']} ({canary_plan['live_version']}) again"}
+    if canary_plan["in_place"]:
+        return {"status": "promoted", "outcome": f"promoted: every live host runs {canary['version']}"}
     return {"status": "promoted", "outcome": f"promoted: {canary_plan['idle']} is live on {canary['version']}"}
+
+
+def in_place_groups(canary_plan, status):
+    """In place, the hosts the plays after the steps take care of, as [host, group] pairs: after an abort the canary
+    hosts go back (canary_revert); after a promotion the stable rest is rolled (canary_roll) and the canary hosts
+    rejoin the main upstream (canary_readd)."""
+    if not canary_plan["in_place"]:
+        return []
+    if status in ("abort", "aborted"):
+        return [[name, "canary_revert"] for name in canary_plan["pool"]]
+    if status == "promoted":
+        return ([[name, "canary_roll"] for name in canary_plan["stable"]]
+                + [[name, "canary_readd"] for name in canary_plan["pool"]])
+    return []
 
 
 def step_row(watch, step, settings):
@@ -209,14 +256,14 @@ def report_of(canary_plan, steps_done, outcome_text, status, now):
                              [{"started": done.get("started"), "finished": done.get("finished")}], done["decision"])
              for done in steps_done]
     peak = max((done.get("observed_share", 0) for done in steps_done), default=0)
-    rows = [("live", f"{canary_plan['live']} on {canary_plan['live_version']}; the canary hosts come from "
-                     f"{canary_plan['idle']}")]
+    rows = [("live", f"{canary_plan['live']} on {canary_plan['live_version']}; " + (
+        f"in place: {len(canary_plan['pool'])} of the {canary_plan['live_count']} live hosts run the canary"
+        if canary_plan["in_place"] else f"the canary hosts come from {canary_plan['idle']}"))]
     rows += [(f"step {done['index'] + 1}", _step_text(done)) for done in steps_done]
-    pool_hosts = max((done.get("canary_hosts", 0) for done in steps_done), default=0)
     rows += [] if status in ("unchanged", "status") else [
-        ("resources", f"{1 + pool_hosts / max(len(canary_plan['stable']), 1):.1f}x at the peak: {pool_hosts} "
-                      f"{canary_plan['idle']} host(s) beside {len(canary_plan['stable'])} stable ones"),
-        ("blast radius", f"{peak:.1f}% of requests at the most reached {canary.get('version', '-')}"),
+        ("resources", _resources(canary_plan, steps_done)),
+        ("blast radius", f"{peak:.1f}% of requests at the most reached {canary.get('version', '-')} while it was "
+                         "judged" + ("; all of them after the promotion" if status == "promoted" else "")),
         ("rollback", _undo(canary_plan, status)),
     ]
     change = f"{canary_plan['live_version']} -> {canary.get('version', '-')}"
@@ -226,9 +273,21 @@ def report_of(canary_plan, steps_done, outcome_text, status, now):
     return result
 
 
+def _resources(canary_plan, steps_done):
+    peak_hosts = max((done.get("canary_hosts", 0) for done in steps_done), default=0)
+    if canary_plan["in_place"]:
+        return (f"1x - no extra hosts; {len(canary_plan['pool'])} of the {canary_plan['live_count']} live hosts "
+                "left the stable side to run the canary")
+    return (f"{1 + peak_hosts / max(canary_plan['live_count'], 1):.1f}x at the peak: {peak_hosts} "
+            f"{canary_plan['idle']} host(s) beside {canary_plan['live_count']} stable ones")
+
+
 def _undo(canary_plan, status):
     if status == "paused":
         return "ansible-playbook playbooks/canary.yml -e canary_action=abort (0% to the canary in one reload)"
+    if status == "promoted" and canary_plan["in_place"]:
+        return (f"ansible-playbook playbooks/rolling.yml -e app_version={canary_plan['canary']['stable_version']} "
+                "(rolls back, batch by batch)")
     if status == "promoted":
         return (f"ansible-playbook playbooks/bluegreen.yml -e bluegreen_action=rollback (back to {canary_plan['live']} "
                 "in one reload)")

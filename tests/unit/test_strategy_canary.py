@@ -147,7 +147,8 @@ def test_report_of_an_aborted_canary_names_the_numbers():
     assert "share 5% configured, 4.9% observed; canary 146 requests, 4.80% errors, p95 4 ms" in text
     assert result["status"] == "stopped"
     assert dict(result["rows"])["rollback"] == "none needed: every LB sends all traffic to blue"
-    assert dict(result["rows"])["blast radius"] == "4.9% of requests at the most reached 1.1.0"
+    assert dict(result["rows"])["blast radius"] == "4.9% of requests at the most reached 1.1.0 while it was judged"
+    assert dict(result["rows"])["resources"] == "1.2x at the peak: 1 green host(s) beside 5 stable ones"
 
 
 @pytest.mark.parametrize("plan, status, outcome", [
@@ -159,3 +160,56 @@ def test_report_of_an_aborted_canary_names_the_numbers():
 def test_ending(plan, status, outcome):
     ended = canary.ending(plan)
     assert ended["status"] == status and ended["outcome"].startswith(outcome)
+
+
+# ---- in place: no colours -------------------------------------------------------------------------------------
+
+APPS = [f"app{i}" for i in range(1, 6)]
+IN_PLACE = {"app": APPS, "lb": ["lb1"]}
+ON_APPS = {"lb1": [{"address": f"10.0.3.{i}:8000"} for i in range(1, 6)]}
+
+
+def app_hosts(**running):
+    return {name: fleet.Host(name=name, address=f"10.0.3.{name[-1]}:8000", running=running.get(name, "1.0.0"))
+            for name in APPS}
+
+
+@pytest.mark.parametrize("case, hosts, states, options, expected", [
+    ("the first run needs the hosts of its largest share below 100", app_hosts(), {"lb1": {}},
+     {"action": "deploy", "version": "1.1.0"},
+     {"in_place": True, "pool": ["app1", "app2", "app3"], "stable": ["app4", "app5"],
+      "prepare": ["app1", "app2", "app3"], "live_version": "1.0.0"}),
+    ("up to a pause: one canary host", app_hosts(), {"lb1": {}},
+     {"action": "deploy", "version": "1.1.0", "steps": [5, "pause", 50, 100]},
+     {"pool": ["app1"], "stable": ["app2", "app3", "app4", "app5"], "prepare": ["app1"]}),
+    ("promote after the pause: the upgraded host first, two more to prepare", app_hosts(app3="1.1.0"),
+     {"lb1": dict(RUNNING, steps=[5, "pause", 50, 100])}, {"action": "promote"},
+     {"pool": ["app3", "app1", "app2"], "stable": ["app4", "app5"], "prepare": ["app1", "app2"],
+      "live_version": "1.0.0"}),
+    ("promote straight to 100: only the upgraded host, the rest is rolled", app_hosts(app1="1.1.0"),
+     {"lb1": dict(RUNNING, steps=[5, "pause", 100])}, {"action": "promote"},
+     {"pool": ["app1"], "stable": ["app2", "app3", "app4", "app5"], "prepare": []}),
+    ("abort: the upgraded hosts go back", app_hosts(app1="1.1.0"), {"lb1": RUNNING}, {"action": "abort"},
+     {"abort": True, "pool": ["app1"], "prepare": []}),
+])
+def test_in_place_plan(case, hosts, states, options, expected):
+    planned = canary.plan(IN_PLACE, hosts, ON_APPS, states, options, NOW)
+    assert {key: planned[key] for key in expected} == expected, case
+
+
+def test_in_place_refuses_a_share_that_leaves_no_stable_host():
+    with pytest.raises(fleet.Refusal, match="would leave no stable host"):
+        canary.plan(IN_PLACE, app_hosts(), ON_APPS, {"lb1": {}},
+                    {"action": "deploy", "version": "1.1.0", "steps": [5, 99, 100]}, NOW)
+
+
+def test_in_place_weights_count_only_the_stable_rest():
+    planned = canary.plan(IN_PLACE, app_hosts(), ON_APPS, {"lb1": {}}, {"action": "deploy", "version": "1.1.0"}, NOW)
+    address_of = {name: f"10.0.3.{name[-1]}:8000" for name in APPS}
+    settings = canary.lb_settings(planned, 5, address_of, "user-api")
+    assert [s["address"] for s in settings["canary_servers"]] == ["10.0.3.1:8000"]
+    assert weight_share(settings["mix_servers"], ["10.0.3.1:8000"]) == pytest.approx(5)
+    assert {s["address"] for s in settings["mix_servers"]} == {"10.0.3.1:8000", "10.0.3.4:8000", "10.0.3.5:8000"}
+    at_half = canary.lb_settings(planned, 50, address_of, "user-api")  # 3 of the 5 live hosts, as with colours
+    assert [s["address"] for s in at_half["canary_servers"]] == ["10.0.3.1:8000", "10.0.3.2:8000", "10.0.3.3:8000"]
+    assert weight_share(at_half["mix_servers"], [s["address"] for s in at_half["canary_servers"]]) == pytest.approx(50)

@@ -13,7 +13,8 @@ import urllib.request
 from datetime import datetime
 
 import pytest
-from conftest import (TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts, failure_messages,
+import yaml
+from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts, failure_messages,
                       lb_log, report_text, under_load, upstream_failures)
 
 BLUE, GREEN = ["blue1", "blue2", "blue3"], ["green1", "green2", "green3"]
@@ -201,3 +202,38 @@ def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
         assert get_as(lb_url, "anyone", {"X-Canary": "always"}) == "1.0.0"
         assert get_as(lb_url, sorted(in_canary)[0], {"X-Canary": "never"}) == "1.1.0"
     assert playbook("canary.yml", canary_action="abort").rc == 0
+
+
+@pytest.fixture
+def without_colours(tmp_path):
+    """The same fleet seen without colours: the live green hosts as `app`, and lb1 - a canary in place."""
+    inventory = yaml.safe_load((LAB_DIR / "inventory" / "hosts.yml").read_text())
+    children = inventory["all"]["children"]
+    green = children["app"]["children"]["green"]["hosts"]
+    inventory["all"]["children"] = {"app": {"hosts": green}, "lb": children["lb"]}
+    tmp_path.joinpath("hosts.yml").write_text(yaml.safe_dump(inventory))
+    tmp_path.joinpath("group_vars").symlink_to(PROJECT / "lab" / "group_vars")
+    return tmp_path
+
+
+def test_in_place_canary_drains_one_host_then_promote_rolls_the_rest(load, playbook, lb, lab, lb_url, fleet_host,
+                                                                      without_colours):
+    started = time.time()
+    runner, report, _ = under_load(load, playbook, "canary.yml", inventory=without_colours, app_version="1.0.0",
+                                   canary_steps=[5, "pause", 100], canary_step_seconds=8, canary_interval_seconds=1)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+    assert_nothing_dropped(report, 30)
+    canary_host = {f"{addresses(lab, 'green')[0]}:8000"}  # green1, the first live host, drained and upgraded
+    step = canary_report(runner)["canary_steps"][0]
+    window = [line for line in lb_log(lb, step["started"]) if float(line["msec"]) < step["finished"]]
+    assert abs(canary_share(window, canary_host) - 5) <= 1
+    assert {line["version"] for line in window if line["upstream"] in canary_host} == {"1.0.0"}
+    assert {line["version"] for line in window if line["upstream"] not in canary_host} == {"1.1.0"}
+    promoted, report, returned = under_load(load, playbook, "canary.yml", inventory=without_colours,
+                                            canary_action="promote")
+    assert promoted.rc == 0, (failure_messages(promoted), report_text(promoted))
+    assert_nothing_dropped(report, 30)
+    assert set(answered_after(report, returned)) == {"1.0.0"}
+    assert answers(lb_url, 15) == {host: "1.0.0" for host in GREEN}
+    assert upstream_failures(lb_log(lb, started)) == []
+    assert "promoted: every live host runs 1.0.0" in report_text(promoted)
