@@ -16,7 +16,7 @@ LAB_PORT ?= 8080
 ARTIFACT := build/user-api-$(VERSION)-linux-amd64
 GO_SOURCES := $(wildcard app/user-api/*.go) app/user-api/go.mod
 
-.PHONY: help setup build artifacts lab-up lab-down demo test lint sanity unit molecule bench-rolling bench-bluegreen clean
+.PHONY: help setup build artifacts lab-up lab-down demo test lint sanity ee unit molecule bench-rolling bench-bluegreen bench-canary clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -61,13 +61,21 @@ unit: artifacts ## go test and the pytest suites (modules against real nginx, lo
 molecule: artifacts ## every Molecule scenario, each on its own fleet of containers
 	molecule test --all
 
-test: lint sanity unit molecule ## everything CI runs
+ee: setup ## the AWX execution environment's build context: ansible-builder create on execution-environment.yml
+	rm -rf .cache/ee && mkdir -p .cache/ee/collection
+	ansible-galaxy collection build --output-path .cache/ee/collection .
+	ansible-builder create -f execution-environment.yml --context .cache/ee/context
+
+test: lint sanity ee unit molecule ## everything CI runs
 
 bench-rolling: artifacts ## rolling.yml vs the textbook rolling update under load, 5 and 20 hosts (own lab)
 	python bench/rolling.py
 
 bench-bluegreen: artifacts ## blue-green switch and rollback times under load, 5+5 hosts (own lab)
 	python bench/bluegreen.py
+
+bench-canary: artifacts ## a bad and a healthy canary under load, 5+5 hosts (own lab)
+	python bench/canary.py
 
 clean: lab-down ## lab-down, and remove build/ and .venv
 	rm -rf build .venv

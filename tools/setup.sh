@@ -31,3 +31,8 @@ fi
 # The repository is the collection fleet.deployer; ansible.cfg's collections_path finds it through this link.
 mkdir -p .collections/ansible_collections/fleet
 ln -sfn ../../.. .collections/ansible_collections/fleet/deployer
+
+# The fleet command (tools/fleet_cli), editable: its code is read from the repository.
+if [[ ! -x .venv/bin/fleet ]]; then
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e tools/fleet_cli
+fi

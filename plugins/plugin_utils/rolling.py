@@ -115,8 +115,8 @@ def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now
     name = "rolling update (rollback)" if rollout["rollback"] else "rolling update"
     changed = any(row["status"] not in ("unchanged", "not reached") for row in hosts)
     status = "stopped" if stopped else "check" if check_mode else "completed" if changed else "unchanged"
-    result = report.outcome(name, f"{befores or '-'} -> {target or 'nothing to do'}",
-                            f"STOPPED after {stopped}" if stopped else "completed", status, rollout["started"], now,
-                            rows, hosts, steps)
+    text = f"STOPPED after {stopped}" if stopped else "check mode: nothing was changed" if check_mode else "completed"
+    result = report.outcome(name, f"{befores or '-'} -> {target or 'nothing to do'}", text, status,
+                            rollout["started"], now, rows, hosts, steps)
     result["stopped"] = stopped
     return result

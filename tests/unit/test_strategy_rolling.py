@@ -210,4 +210,6 @@ def test_report_with_no_live_host():
 ])
 def test_report_status(statuses, check_mode, status):
     outcomes = {name: done(state, "1.1.0") for name, state in statuses.items()}
-    assert rolling.outcome(PLAN, outcomes, 0, 1, check_mode, NOW)["status"] == status
+    result = rolling.outcome(PLAN, outcomes, 0, 1, check_mode, NOW)
+    assert result["status"] == status
+    assert (result["outcome"] == "check mode: nothing was changed") == (status == "check")

@@ -1,0 +1,221 @@
+"""The `fleet` command run as a subprocess, the way CI runs it, on 3 blue + 3 green app hosts behind lb1
+(converge: blue live on 1.0.0, green idle on 1.0.0). Load tests send 300 requests/s on new connections through
+lb1 from before the command starts until 10 s after it ends. Each test starts from the state the previous one
+left: refusals and --check (nothing changes), a rolling stop (exit 3), a rolling deploy of 1.1.0, then a
+blue-green deploy of 1.2.0 onto green."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import (LAB_DIR, PROJECT, answers, assert_nothing_dropped, get_json, lb_log, under_load,
+                      upstream_failures)
+from fleet_cli import summary as fleet_summary
+
+BLUE = ["blue1", "blue2", "blue3"]
+GREEN = ["green1", "green2", "green3"]
+APPS = BLUE + GREEN
+FLEET = Path(sys.executable).parent / "fleet"
+
+
+class Run:
+    """One `fleet` run: its exit code, its JSON summary and its progress lines, each with the time this test
+    read it (so a line printed late, at exit, shows up as late)."""
+
+    def __init__(self, *argv, report_dir, inventory=LAB_DIR / "inventory"):
+        self.report_dir = report_dir
+        summary_path = report_dir.parent / "summary.json"  # fleet may refuse before it makes report_dir
+        command = [str(FLEET), *argv, "--inventory", str(inventory), "--report-dir", str(report_dir),
+                   "--json", str(summary_path)]
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines = []
+        reader = threading.Thread(target=self._read, args=(process.stderr,))
+        reader.start()
+        self.rc = process.wait(timeout=600)
+        reader.join()
+        self.summary = json.loads(summary_path.read_text())
+
+    def _read(self, stream):
+        for text in stream:
+            self.lines.append((time.time(), text.rstrip("\n")))
+
+    @property
+    def text(self):
+        return "\n".join(text for _, text in self.lines)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    return lambda *argv, **kwargs: Run(*argv, report_dir=tmp_path / "report", **kwargs)
+
+
+def fleet_under_load(load, fleet, *argv):
+    """(run, load report) of a fleet command under 300 requests/s, measured until 10 s after it ended."""
+    run, report, _ = under_load(load, lambda name, prompts: fleet(*name), argv)
+    return run, report
+
+
+@pytest.fixture(scope="module")
+def hosts(fleet_host):
+    return {name: fleet_host(name) for name in APPS + ["lb1"]}
+
+
+def state(hosts):
+    """What a deploy would change: each app host's service PID and `current` release, and the LB's upstream."""
+    apps = {name: (hosts[name].check_output("systemctl show --property MainPID --value user-api"),
+                   hosts[name].check_output("readlink -f /opt/user-api/current")) for name in APPS}
+    return dict(apps, lb1=hosts["lb1"].file("/etc/nginx/upstreams/user-api.conf").content_string)
+
+
+def served_versions(lab):
+    """What each app host runs, asked directly on its port (not through the LB, not from the summary)."""
+    return {host["name"]: get_json(f"http://{host['address']}:8000/")[1]["version"]
+            for host in lab["hosts"] if host["name"] in APPS}
+
+
+def assert_summary_matches_the_fleet(run, lab, named):
+    """The summary validates, names these hosts, and says what each one really runs."""
+    fleet_summary.validate(run.summary)
+    real = served_versions(lab)
+    assert {row["host"]: row["after"] for row in run.summary["hosts"]} == {name: real[name] for name in named}
+
+
+def assert_lb_log_agrees(run, hosts, load_report):
+    """The report's picture and its numbers: the per-version counts equal a direct count of lb1's log lines in
+    the same window; and no request over the whole load had a failed upstream attempt."""
+    traffic = run.summary["traffic"]
+    assert Path(run.summary["report"]["picture"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = Path(run.summary["report"]["html"]).read_text()
+    assert "data:image/png;base64," in html and "<table>" in html
+    start, end = traffic["window"]["from"], traffic["window"]["to"]
+    log = lb_log(hosts["lb1"], since=load_report["started_at"])
+    direct = Counter(line["version"] or "none" for line in log if start <= float(line["msec"]) < end)
+    series = json.loads((run.report_dir / traffic["data"]).read_text())["series"]
+    drawn = Counter()
+    for slot in series:
+        drawn.update(slot["versions"])
+    assert traffic["versions"] == dict(drawn) == dict(direct)
+    assert traffic["requests"] == sum(direct.values()) >= 290 * (end - start)
+    assert upstream_failures(log) == [] and traffic["failed_upstream"] == 0
+
+
+# ---- refused, or --check: nothing changes --------------------------------------------------------------------
+
+def test_bad_version_is_refused_before_any_host_changes(fleet, hosts):
+    before = state(hosts)
+    run = fleet("deploy", "rolling", "--version", "9.9.9")
+    assert run.rc == 2, run.text
+    fleet_summary.validate(run.summary)
+    assert run.summary["result"] == "refused"
+    assert "user-api-9.9.9-linux-amd64 does not exist" in run.summary["outcome"]
+    assert state(hosts) == before
+
+
+def no_colours(tmp_path):
+    """The lab's inventory with the app hosts in `app` only: no blue or green group."""
+    inventory = yaml.safe_load((LAB_DIR / "inventory" / "hosts.yml").read_text())
+    children = inventory["all"]["children"]
+    children["app"] = {"hosts": {name: values for colour in children["app"].pop("children").values()
+                                 for name, values in colour["hosts"].items()}}
+    folder = tmp_path / "no-colours"
+    folder.mkdir()
+    (folder / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (folder / "group_vars").symlink_to(PROJECT / "lab" / "group_vars")
+    return folder
+
+
+@pytest.mark.parametrize("inventory, message", [
+    (no_colours, "The inventory has no blue and no green group"),
+    (lambda tmp_path: tmp_path / "missing", "no inventory at"),
+], ids=["no colours", "no such file"])
+def test_bad_inventory_is_refused_before_any_host_changes(fleet, hosts, tmp_path, inventory, message):
+    before = state(hosts)
+    run = fleet("deploy", "bluegreen", "--version", "1.1.0", inventory=inventory(tmp_path))
+    assert run.rc == 2, run.text
+    fleet_summary.validate(run.summary)
+    assert message in run.summary["outcome"] and run.summary["result"] == "refused"
+    assert state(hosts) == before
+
+
+def test_check_changes_nothing_and_says_what_it_would_do(fleet, hosts):
+    before = state(hosts)
+    run = fleet("deploy", "rolling", "--version", "1.1.0", "--batch", "2", "--check")
+    assert run.rc == 0, run.text
+    assert "check mode, nothing is changed - the run would: roll 1.0.0 -> 1.1.0 on 3 live hosts in 2 batches: " \
+           "blue1, blue2 | blue3" in run.text
+    fleet_summary.validate(run.summary)
+    assert run.summary["result"] == "check" and run.summary["check"]
+    assert state(hosts) == before
+
+
+# ---- under load ----------------------------------------------------------------------------------------------
+
+def test_rolling_with_a_failing_version_stops_with_exit_3(load, fleet, hosts, lab, lb_url):
+    before = state(hosts)
+    run, report = fleet_under_load(load, fleet, "deploy", "rolling", "--version", "1.1.0",
+                                   "-e", '{"release_environment": {"USER_API_FAULT_HEALTH": "true"}}',
+                                   "-e", "release_health_timeout=5")
+    assert run.rc == 3, run.text
+    assert run.summary["result"] == "stopped"
+    assert [(row["host"], row["status"]) for row in run.summary["hosts"]] == \
+        [("blue1", "failed"), ("blue2", "not reached"), ("blue3", "not reached")]
+    assert_summary_matches_the_fleet(run, lab, BLUE)
+    assert answers(lb_url, 15) == {name: "1.0.0" for name in BLUE}
+    after = state(hosts)
+    assert after["blue1"][0] != before["blue1"][0]  # restarted on 1.1.0, then switched back
+    assert {name: after[name] for name in APPS[1:]} == {name: before[name] for name in APPS[1:]}
+    assert_nothing_dropped(report, 20)
+    assert report["versions"] == {"1.0.0": report["ok"]}, "users saw the failing version"
+    assert_lb_log_agrees(run, hosts, report)
+
+
+def test_rolling_deploy_exits_0_with_live_progress(load, fleet, hosts, lab, lb_url):
+    run, report = fleet_under_load(load, fleet, "deploy", "rolling", "--version", "1.1.0", "--batch", "1,2")
+    assert run.rc == 0, run.text
+    assert run.summary["result"] == "completed" and run.summary["versions"] == {"from": ["1.0.0"], "to": "1.1.0"}
+    assert_summary_matches_the_fleet(run, lab, BLUE)
+    assert served_versions(lab) == dict({name: "1.1.0" for name in BLUE}, **{name: "1.0.0" for name in GREEN})
+    assert answers(lb_url, 15) == {name: "1.1.0" for name in BLUE}
+    # Progress came while the playbook ran: each batch's line was read before that batch ended, and each
+    # line's own time stamp is the time it was read.
+    first, second = run.summary["steps"]
+    assert (first["hosts"], second["hosts"]) == (["blue1"], ["blue2", "blue3"])
+    for number, step in ((1, first), (2, second)):
+        read = next(at for at, text in run.lines if f"batch {number} of 2 starts" in text)
+        assert read < step["finished"]
+    read = next(at for at, text in run.lines if "blue1 replaced (1.1.0)" in text)
+    assert read < second["started"] + 1
+    for at, text in run.lines:
+        if text[:4].isdigit():
+            stamped = datetime.strptime(text[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+            assert stamped <= at < stamped + 2, text
+    assert_nothing_dropped(report, 30)
+    assert_lb_log_agrees(run, hosts, report)
+    assert run.summary["traffic"]["peak_share"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def version_1_2_0():
+    """A third build, so that blue-green deploys a version neither colour runs."""
+    subprocess.run(["make", "--no-print-directory", "build/user-api-1.2.0-linux-amd64"], cwd=PROJECT, check=True)
+    return "1.2.0"
+
+
+def test_bluegreen_deploy_exits_0(load, fleet, hosts, lab, lb_url, version_1_2_0):
+    run, report = fleet_under_load(load, fleet, "deploy", "bluegreen", "--version", version_1_2_0)
+    assert run.rc == 0, run.text
+    assert run.summary["result"] == "completed" and run.summary["versions"] == {"from": ["1.1.0"], "to": "1.2.0"}
+    assert_summary_matches_the_fleet(run, lab, APPS)
+    assert served_versions(lab) == dict({name: "1.1.0" for name in BLUE}, **{name: "1.2.0" for name in GREEN})
+    assert answers(lb_url, 15) == {name: "1.2.0" for name in GREEN}
+    assert 0 < run.summary["switch_seconds"] < 5
+    assert_nothing_dropped(report, 20)
+    assert_lb_log_agrees(run, hosts, report)
+    assert run.summary["traffic"]["versions"].keys() == {"1.1.0", "1.2.0"}

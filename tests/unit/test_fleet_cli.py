@@ -1,0 +1,293 @@
+"""The fleet command's plain functions, from tables: counting the LB log, the measured figures, the exit codes,
+the command line. Runs against the lab are in molecule/fleet."""
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from fleet_cli import cli, events, lblog, measure, progress, summary
+
+T0 = 1_800_000_000.0
+
+
+def line(t, version="1.0.0", status=200, upstream_status="200"):
+    return json.dumps({"time": "-", "msec": f"{t:.3f}", "remote": "10.0.0.1", "request": "GET / HTTP/1.1",
+                       "status": status, "upstream": "10.0.0.2:8000", "upstream_status": upstream_status,
+                       "request_time": 0.001, "upstream_response_time": "0.001", "version": version})
+
+
+# ---- the LB log ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("upstream_status, failed", [
+    ("200", False),
+    ("", False),          # answered by Nginx itself
+    ("-", False),
+    ("404", False),
+    ("502", True),
+    ("504", True),
+    ("502, 200", True),   # a backend refused, another one answered: the user saw 200
+    ("200, 200", True),   # more than one attempt is a failed attempt
+    ("502 : 200", True),  # attempts in two upstreams
+    ("bogus", True),
+])
+def test_failed_attempt(upstream_status, failed):
+    assert lblog.failed_attempt(upstream_status) is failed
+
+
+def test_parse_skips_what_does_not_decode_and_names_a_missing_version():
+    lines = [line(T0), '{"msec": "1800000000.5", "status": 502, "version": ""}', line(T0 + 1)[:40], "", "[]"]
+    assert lblog.parse(lines) == [
+        {"t": T0, "status": 200, "version": "1.0.0", "upstream_status": "200"},
+        {"t": T0 + 0.5, "status": 502, "version": "none", "upstream_status": ""},
+    ]
+
+
+@pytest.mark.parametrize("offsets, start, end, kept", [
+    ([0.0, 0.5, 1.0], 0.0, 1.0, [0.0, 0.5]),     # [start, end)
+    ([-0.001, 2.0], 0.0, 2.0, []),
+    ([], 0.0, 1.0, []),
+])
+def test_window(offsets, start, end, kept):
+    lines = [line(T0 + offset) for offset in offsets]
+    assert [entry["t"] - T0 for entry in lblog.in_window(lblog.parse(lines), T0 + start, T0 + end)] == kept
+    assert lblog.window_lines(lines, T0 + start, T0 + end) == [line(T0 + offset) for offset in kept]
+
+
+def test_series_counts_every_bucket_and_sums_to_the_window():
+    entries = lblog.parse([line(T0 + 0.1), line(T0 + 0.9, "1.1.0"), line(T0 + 2.5, "1.1.0", 502, "502"),
+                           line(T0 + 2.6, "1.1.0", 200, "502, 200"), line(T0 + 3.0)])
+    series = lblog.series(entries, T0, T0 + 3.0)
+    assert series == [
+        {"t": 0.0, "requests": 2, "versions": {"1.0.0": 1, "1.1.0": 1}, "errors": 0, "failed_upstream": 0},
+        {"t": 1.0, "requests": 0, "versions": {}, "errors": 0, "failed_upstream": 0},
+        {"t": 2.0, "requests": 2, "versions": {"1.1.0": 2}, "errors": 1, "failed_upstream": 2},
+    ]
+    assert lblog.totals(series) == {"requests": 4, "versions": {"1.0.0": 1, "1.1.0": 3}, "errors": 1,
+                                    "failed_upstream": 2}
+
+
+def test_series_of_a_window_shorter_than_a_bucket():
+    assert [slot["requests"] for slot in lblog.series(lblog.parse([line(T0 + 0.2)]), T0, T0 + 0.5)] == [1]
+
+
+def bucket(t, **versions):
+    return {"t": t, "requests": sum(versions.values()), "versions": versions}
+
+
+@pytest.mark.parametrize("buckets, min_requests, peak", [
+    ([bucket(0, a=10), bucket(1, a=5, b=5), bucket(2, b=10)], 10, (1.0, 2)),
+    ([bucket(0, a=10), bucket(1, a=8, b=2), bucket(2, a=9, b=1)], 10, (0.2, 1)),
+    ([bucket(0, a=20), bucket(1, b=3)], 10, (0.0, 0)),   # 3 requests are too few to count
+    ([bucket(0, b=3)], 10, (None, None)),
+    ([], 10, (None, None)),
+])
+def test_peak_share(buckets, min_requests, peak):
+    assert lblog.peak_share(buckets, "b", min_requests) == peak
+
+
+@pytest.mark.parametrize("versions, share", [(["a", "b", "b", "b"], 0.75), (["a"], 0.0), ([], None)])
+def test_share(versions, share):
+    entries = lblog.parse([line(T0 + i / 10, version) for i, version in enumerate(versions)])
+    assert lblog.share(entries, "b", T0, T0 + 1) == share
+
+
+# ---- the measured figures ------------------------------------------------------------------------------------
+
+def host(name, status):
+    return {"host": name, "before": "1.0.0", "after": "1.1.0", "status": status, "note": ""}
+
+
+@pytest.mark.parametrize("statuses, extra", [
+    (["replaced", "unchanged", "failed", "not reached"], []),           # rolling: in place
+    (["blue, idle", "blue, idle", "green, live", "green, live"], ["h0", "h1"]),
+    (["blue, idle, stopped", "green, live"], []),                        # retired: back to 1x
+    (["blue, idle, FAILED", "green, live"], ["h0"]),
+])
+def test_extra_hosts(statuses, extra):
+    assert measure.extra_hosts([host(f"h{i}", status) for i, status in enumerate(statuses)]) == extra
+
+
+@pytest.mark.parametrize("outcomes, seconds", [
+    ({"a": {"started": "100.0", "finished": "112.5"}, "b": {"started": 200.0, "finished": 210.0}}, 22.5),
+    ({"a": {"started": None, "finished": "112.5"}}, 0),                  # skipped hosts never left rotation
+    ({"a": {"started": "None", "finished": "1"}, "b": {"status": "passed", "finished": "5"}}, 0),
+    ({}, 0),
+])
+def test_out_of_rotation_seconds(outcomes, seconds):
+    assert measure.out_of_rotation_seconds(outcomes) == seconds
+
+
+TRAFFIC = {"requests": 900, "peak_share": 1.0, "peak_at": 61.0, "min_requests": 10}
+
+
+@pytest.mark.parametrize("strategy, action, hosts, outcomes, switch, traffic, expected", [
+    ("rolling", "deploy", [host("a", "replaced")], {"a": {"started": 1, "finished": 13}}, None, TRAFFIC,
+     ["0 host-seconds beyond 1x (no extra hosts); 12.0 host-seconds out of rotation (drain to re-add)",
+      "30.0 s wall time", "`fleet rollback rolling` (not run)",
+      "peak 100.0% of requests answered by 1.1.0 (in the second +61 s; 900 requests in the LB log)"]),
+    ("bluegreen", "deploy", [host("b1", "blue, idle"), host("g1", "green, live")], {}, 0.45, TRAFFIC,
+     ["30 host-seconds beyond 1x (1 idle hosts running x 30.0 s)", "30.0 s wall time; the switch itself 0.45 s",
+      "`fleet rollback bluegreen` (not run)",
+      "peak 100.0% of requests answered by 1.1.0 (in the second +61 s; 900 requests in the LB log)"]),
+    ("bluegreen", "rollback", [], {}, None, dict(TRAFFIC, requests=0), [
+        "0 host-seconds beyond 1x (no extra hosts)", "30.0 s wall time", "`fleet rollback bluegreen`: this run, 30.0 s",
+        "no requests in the LB log over the run"]),
+    ("rolling", "deploy", [], {}, None, dict(TRAFFIC, peak_share=None), [
+        "0 host-seconds beyond 1x (no extra hosts)", "30.0 s wall time", "`fleet rollback rolling` (not run)",
+        "fewer than 10 requests in every second of the LB log"]),
+])
+def test_table(strategy, action, hosts, outcomes, switch, traffic, expected):
+    rows = measure.table(strategy, action, 30.0, hosts, outcomes, switch, traffic, "1.1.0")
+    assert [row[0] for row in rows] == ["resources", "release speed", "rollback speed", "blast radius"]
+    assert [row[1] for row in rows] == list(measure.SEED[strategy].values())
+    assert [row[2] for row in rows] == expected
+
+
+# ---- exit codes ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("runner_status, report_status, changed, lock, code", [
+    ("successful", "completed", {"a"}, None, 0),
+    ("successful", "unchanged", set(), None, 0),
+    ("successful", "check", {"a"}, None, 0),       # check mode "changes" only in theory
+    ("successful", None, set(), None, 0),          # fleet status
+    ("failed", "stopped", {"a"}, None, 3),         # a rolling stop after a failed batch
+    ("failed", "stopped", set(), None, 3),         # blue-green stopped before the switch
+    ("successful", "stopped", set(), None, 3),
+    ("failed", None, set(), None, 2),              # refused before any change
+    ("failed", None, {"a"}, None, 1),              # failed after changing something: needs a person
+    ("failed", "completed", {"a"}, None, 1),
+    ("failed", None, set(), "ci on runner1", 4),   # the lock is held
+    ("canceled", None, set(), None, 1),
+    ("timeout", None, {"a"}, None, 1),
+])
+def test_exit_code(runner_status, report_status, changed, lock, code):
+    assert summary.exit_code(runner_status, report_status, changed, lock) == code
+
+
+# ---- the command line ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, playbook, extravars", [
+    ("deploy rolling --version 1.1.0", "rolling.yml", {"app_version": "1.1.0"}),
+    ("deploy rolling --version 1.1.0 --batch 25% --pause 30", "rolling.yml",
+     {"app_version": "1.1.0", "rolling_batch": "25%", "rolling_pause_seconds": 30}),
+    ("deploy rolling --version 1.1.0 --batch 1,25%,50%", "rolling.yml",
+     {"app_version": "1.1.0", "rolling_batch": [1, "25%", "50%"]}),
+    ("deploy rolling --version 1.1.0 --batch 2", "rolling.yml", {"app_version": "1.1.0", "rolling_batch": 2}),
+    ("deploy bluegreen --version 1.1.0", "bluegreen.yml", {"app_version": "1.1.0"}),
+    ("deploy canary --version 1.1.0 --steps 5,pause,20,100 --split sticky", "canary.yml",
+     {"app_version": "1.1.0", "canary_steps": [5, "pause", 20, 100], "canary_split": "sticky"}),
+    ("rollback rolling", "rollback.yml", {}),
+    ("rollback bluegreen", "bluegreen.yml", {"bluegreen_action": "rollback"}),
+    ("promote canary", "canary.yml", {"canary_action": "promote"}),
+    ("abort canary", "canary.yml", {"canary_action": "abort"}),
+    ("status canary", "canary.yml", {"canary_action": "status"}),
+    ("status", "status.yml", {}),
+])
+def test_commands_map_onto_the_playbooks(argv, playbook, extravars):
+    assert cli.job_of(cli.parser().parse_args(argv.split()))[3:] == (playbook, extravars)
+
+
+@pytest.mark.parametrize("values, merged", [
+    (["a=1 b='two words'"], {"a": "1", "b": "two words"}),
+    (['{"release_environment": {"USER_API_FAULT_HEALTH": "true"}}', "release_health_timeout=5"],
+     {"release_environment": {"USER_API_FAULT_HEALTH": "true"}, "release_health_timeout": "5"}),
+    (["a=1", "a=2"], {"a": "2"}),                 # the last one wins, as with ansible-playbook
+])
+def test_extra_vars(values, merged):
+    assert cli.extra_vars(values) == merged
+
+
+@pytest.mark.parametrize("values", [["novalue"], ["b=two words"], ["[1, 2]"]])
+def test_extra_vars_refuses_what_is_not_a_mapping(values):
+    with pytest.raises(cli.Refused):
+        cli.extra_vars(values)
+
+
+def test_extra_vars_from_a_file(tmp_path):
+    (tmp_path / "vars.yml").write_text("rolling_batch: 25%\n")
+    assert cli.extra_vars([f"@{tmp_path / 'vars.yml'}"]) == {"rolling_batch": "25%"}
+
+
+# ---- plans, as the strategy plugin returns them ---------------------------------------------------------------
+
+ROLLING = {"strategy": "rolling", "target": "1.1.0", "live": ["a", "b", "c"], "skip": {"a": "already on 1.1.0"},
+           "before": {"a": "1.1.0", "b": "1.0.0", "c": "1.0.0"}, "batches": [["a"], ["b", "c"]]}
+BLUEGREEN = {"strategy": "bluegreen", "action": "deploy", "live": "blue", "idle": "green", "live_version": "1.0.0",
+             "idle_version": "1.0.0", "version": "1.1.0", "note": "", "prepare": ["g1", "g2"],
+             "smoke_test": ["g1", "g2"], "switch_to": "green", "retire": [], "lbs": ["lb1"]}
+
+
+@pytest.mark.parametrize("plan, versions, changing, text", [
+    (ROLLING, (["1.0.0", "1.1.0"], "1.1.0"), ["b", "c"],
+     "plan: roll 1.0.0, 1.1.0 -> 1.1.0 on 3 live hosts in 2 batches: a | b, c; a skipped: already on 1.1.0"),
+    (BLUEGREEN, (["1.0.0"], "1.1.0"), ["g1", "g2"],
+     "plan: blue is live on 1.0.0, green idles on 1.0.0; install 1.1.0 on g1, g2, smoke-test them, switch every LB "
+     "(lb1) from blue to green"),
+    (dict(BLUEGREEN, note="Nothing to do: blue (live) already runs 1.1.0.", prepare=[], smoke_test=[]),
+     (["1.0.0"], "1.1.0"), [], "plan: Nothing to do: blue (live) already runs 1.1.0."),
+    ({}, ([], ""), [], "plan: run: - -> -"),
+])
+def test_plans(plan, versions, changing, text):
+    assert events.plan_versions(plan) == versions
+    assert events.changing_hosts(plan) == changing
+    assert events.describe_plan(plan, check=False) == text
+
+
+def test_schema_is_valid():
+    jsonschema.Draft202012Validator.check_schema(json.loads(summary.SCHEMA.read_text()))
+
+
+def test_refusal_before_any_playbook_exits_2_with_a_valid_summary(tmp_path):
+    """A real run of the command (no lab needed): an inventory that does not exist."""
+    done = subprocess.run([sys.executable, "-m", "fleet_cli", "deploy", "rolling", "--version", "1.1.0",
+                           "--inventory", str(tmp_path / "missing"), "--json", "-"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    result = json.loads(done.stdout)
+    summary.validate(result)
+    assert result["result"] == "refused" and "no inventory at" in result["outcome"]
+    with pytest.raises(jsonschema.ValidationError):
+        summary.validate(dict(result, exit_code=5))
+
+
+# ---- runner's events -> what the progress says and the summary keeps ----------------------------------------
+
+def test_collector_follows_a_rolling_run():
+    shown = io.StringIO()
+    collector = events.Collector(progress.Lines(shown, io.StringIO()))
+
+    def event(kind, **data):
+        collector({"event": kind, "created": "2026-11-27T08:00:00.5+00:00", "event_data": data})
+
+    plan = dict(ROLLING, skip={})
+    event("playbook_on_play_start", name="Plan - what each live host runs", play_uuid="p")
+    event("runner_on_ok", host="a", task_action=events.STRATEGY_ACTION, play_uuid="p", res={"plan": plan})
+    event("runner_on_start", host="b", play_uuid="p")  # still planning: no batch yet
+    for uuid, batch in (("s1", ["a"]), ("s2", ["b", "c"])):  # serial: a new play for each batch, same name
+        event("playbook_on_play_start", name="Replace the live hosts batch by batch - drain", play_uuid=uuid)
+        for name in batch:
+            event("runner_on_start", host=name, play_uuid=uuid)
+        for name in batch:
+            event("runner_on_ok", host=name, play_uuid=uuid, res={"ansible_facts": {"deploy_steps_outcome": {
+                "status": "replaced", "version": "1.1.0", "started": "1", "finished": "2"}}})
+    event("runner_on_failed", host="localhost", task="Fail the run", res={"msg": "stopped", "lock_holder": "x"})
+    event("runner_on_ok", host="localhost", task_action=events.STRATEGY_ACTION, res={"report": {"status": "x"},
+                                                                                      "text": "the report"})
+    said = [re.sub(r"^\S+Z \+ *[0-9.]+s  ", "", line) for line in shown.getvalue().splitlines()]
+    assert [line.split("  [")[0] for line in said] == [
+        "play 1: Plan - what each live host runs",
+        "plan: roll 1.0.0, 1.1.0 -> 1.1.0 on 3 live hosts in 2 batches: a | b, c",
+        "play 2: Replace the live hosts batch by batch - drain",
+        "batch 1 of 2 starts: a", "a replaced (1.1.0)",
+        "batch 2 of 2 starts: b, c", "b replaced (1.1.0)", "c replaced (1.1.0)",
+        "FAILED on localhost: Fail the run: stopped"]
+    assert said[-2].endswith("[batch 2 of 2 - 3 of 3 hosts done - 1.1.0 on 100% of live hosts]")
+    assert [phase["name"] for phase in collector.phases] == [
+        "Plan - what each live host runs", "Replace the live hosts batch by batch - drain", "batch 1", "batch 2"]
+    assert cli.marks_of(collector.phases, 0)[0]["name"] == "batch 1"
+    assert (collector.report, collector.report_text, collector.lock_holder) == ({"status": "x"}, "the report", "x")
+    assert collector.failures == [{"host": "localhost", "task": "Fail the run", "message": "stopped"}]

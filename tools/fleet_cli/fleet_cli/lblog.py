@@ -1,0 +1,87 @@
+"""Counting the LB's access log: one JSON object per line (roles/nginx_lb/templates/nginx.conf.j2), written when
+a request ends. This is what users got, whatever the playbook believed. Plain functions, tested from tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+
+NO_VERSION = "none"  # the answer came from no app host (e.g. Nginx's own 502)
+
+
+def parse(lines):
+    """Log lines -> entries {t, status, version, upstream_status}. A line that does not decode is skipped: the
+    copy may end in the middle of a line Nginx was writing."""
+    entries = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+            entries.append({"t": float(record["msec"]), "status": int(record["status"]),
+                            "version": record.get("version") or NO_VERSION,
+                            "upstream_status": record.get("upstream_status", "")})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
+def window_lines(lines, start, end):
+    """The raw lines logged in [start, end), epoch seconds: the evidence kept beside a report."""
+    return [line for line in lines if in_window(parse([line]), start, end)]
+
+
+def in_window(entries, start, end):
+    """The entries logged in [start, end), epoch seconds."""
+    return [entry for entry in entries if start <= entry["t"] < end]
+
+
+def failed_attempt(upstream_status):
+    """Whether Nginx got a 5xx from a backend or had to try more than one: "502, 200" is a request a backend
+    failed and another one answered - the user saw 200, the drain did not work. Attempts are separated by ","
+    (same upstream) or ":" (another upstream); "-" or "" means no attempt at all."""
+    attempts = [code.strip() for code in re.split(r"[,:]", upstream_status or "") if code.strip() not in ("", "-")]
+    return len(attempts) > 1 or any(not code.isdigit() or int(code) >= 500 for code in attempts)
+
+
+def series(entries, start, end, bucket=1.0):
+    """Per bucket of `bucket` seconds from start: {t, requests, versions, errors, failed_upstream}. errors are
+    answers with status >= 500. Every bucket of [start, end) is there, empty ones too."""
+    count = max(1, math.ceil((end - start) / bucket))
+    buckets = [{"t": round(i * bucket, 3), "requests": 0, "versions": Counter(), "errors": 0, "failed_upstream": 0}
+               for i in range(count)]
+    for entry in in_window(entries, start, end):
+        slot = buckets[min(count - 1, int((entry["t"] - start) // bucket))]
+        slot["requests"] += 1
+        slot["versions"][entry["version"]] += 1
+        slot["errors"] += entry["status"] >= 500
+        slot["failed_upstream"] += failed_attempt(entry["upstream_status"])
+    return [dict(slot, versions=dict(sorted(slot["versions"].items()))) for slot in buckets]
+
+
+def totals(buckets):
+    """The sums of a series: {requests, versions, errors, failed_upstream}."""
+    versions = Counter()
+    for slot in buckets:
+        versions.update(slot["versions"])
+    return {"requests": sum(slot["requests"] for slot in buckets), "versions": dict(sorted(versions.items())),
+            "errors": sum(slot["errors"] for slot in buckets),
+            "failed_upstream": sum(slot["failed_upstream"] for slot in buckets)}
+
+
+def peak_share(buckets, version, min_requests=10):
+    """(share, t) of the bucket where `version` served the largest share of requests, counting only buckets with
+    at least min_requests (a bucket of 2 requests says little); (None, None) when no bucket has that many."""
+    best = (None, None)
+    for slot in buckets:
+        if slot["requests"] >= min_requests:
+            share = slot["versions"].get(version, 0) / slot["requests"]
+            if best[0] is None or share > best[0]:
+                best = (round(share, 4), slot["t"])
+    return best
+
+
+def share(entries, version, start, end):
+    """The share of the requests logged in [start, end) that `version` answered; None without requests."""
+    window = in_window(entries, start, end)
+    return round(sum(entry["version"] == version for entry in window) / len(window), 4) if window else None
