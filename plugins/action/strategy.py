@@ -119,9 +119,11 @@ class ActionModule(ActionBase):
                                  args["options"].get("started") or time.time())
         return {"plan": decided, "add_hosts": decided.pop("add_hosts")}
 
+    def _gate(self, reason):
+        return {"failed": bool(reason), "msg": reason or "every new host passed its smoke test"}
+
     def _bluegreen_gate(self, args):
-        reason = bluegreen.gate(args["plan"], self._outcomes(args["plan"]["smoke_test"]))
-        return {"failed": bool(reason), "msg": reason or "every idle host passed its smoke test"}
+        return self._gate(bluegreen.gate(args["plan"], self._outcomes(args["plan"]["smoke_test"])))
 
     def _bluegreen_report(self, args):
         groups = self._colour_groups()
@@ -140,8 +142,9 @@ class ActionModule(ActionBase):
         groups = dict(self._colour_groups(), app=list(self._vars["groups"].get("app", [])))
         names = groups.get("blue", []) + groups.get("green", []) or groups["app"]
         hosts = {host.name: host for host in self._hosts(dict(args, app_hosts=names))}
-        states = {lb: self._hostvar(lb, "canary_lb_state") or {} for lb in self._lb_servers(args)}
-        decided = canary.plan(groups, hosts, self._lb_servers(args), states, args["options"],
+        lb_servers = self._lb_servers(args)
+        states = {lb: self._hostvar(lb, "canary_lb_state") or {} for lb in lb_servers}
+        decided = canary.plan(groups, hosts, lb_servers, states, args["options"],
                               args["options"].get("started") or time.time())
         version = decided["canary"].get("version", "")
         host_plan = {"version": version, "in_place": decided["in_place"]}
@@ -149,9 +152,7 @@ class ActionModule(ActionBase):
                                                for name in decided["prepare"]]}
 
     def _canary_gate(self, args):
-        reason = bluegreen.gate({"smoke_test": args["plan"]["prepare"], "idle": args["plan"]["idle"]},
-                                self._outcomes(args["plan"]["prepare"]))
-        return {"failed": bool(reason), "msg": reason or "every canary host passed its smoke test"}
+        return self._gate(canary.gate(args["plan"], self._outcomes(args["plan"]["prepare"])))
 
     def _canary_step(self, args):
         plan = args["plan"]

@@ -5,15 +5,12 @@ other one idles. Everything here is a function of that state and of what the app
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from ansible.module_utils.compat.version import LooseVersion
 
 from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
 
 COLOURS = ("blue", "green")
 ACTIONS = ("deploy", "rollback", "retire", "start")
-NO_RESULT = "no result (unreachable, or failed before its smoke test: see above)"
 
 
 def preflight(groups, action, version):
@@ -111,14 +108,7 @@ def plan(groups, hosts, lb_servers, action, version, check_mode, now):
 
 def gate(bluegreen_plan, outcomes):
     """Why the switch must not happen ('' when every idle host passed its smoke test)."""
-    failed = [(name, outcomes.get(name, {}).get("note") or NO_RESULT) for name in bluegreen_plan["smoke_test"]
-              if outcomes.get(name, {}).get("status") != "passed"]
-    if not failed:
-        return ""
-    grouped = "; ".join(f"{', '.join(pair[0] for pair in same)}: {reason}"
-                        for reason, same in groupby(sorted(failed, key=lambda f: f[1]), key=lambda f: f[1]))
-    return (f"{len(failed)} of {len(bluegreen_plan['smoke_test'])} {bluegreen_plan['idle']} hosts failed - "
-            f"{grouped}")
+    return fleet.smoke_failures(bluegreen_plan["smoke_test"], bluegreen_plan["idle"], outcomes)
 
 
 def _result(p, switched, stopped, switch_failure, check_mode):

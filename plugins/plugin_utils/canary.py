@@ -196,6 +196,11 @@ def lb_settings(canary_plan, share, address_of, upstream):
             "split": split, "always": [{"value": f"{upstream}-canary", "percent": "*"}], "canary_hosts": len(active)}
 
 
+def gate(canary_plan, outcomes):
+    """Why no step may start ('' when every freshly deployed canary host passed its smoke test)."""
+    return fleet.smoke_failures(canary_plan["prepare"], canary_plan["idle"], outcomes)
+
+
 def current_share(state):
     """The share of the step a canary's state says it is at (0 before the first)."""
     passed = [step for step in state.get("steps", [])[:state.get("step", -1) + 1] if step != PAUSE]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import groupby
 
 # Whole percentages only: Ansible's serial reads "12.5%" as an error.
 _PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
@@ -124,6 +125,21 @@ def serving(servers, answers, host_of):
             missing.append(host)
     versions = sorted({a.get("version") for a in answers if a.get("version")})
     return {"lines": lines, "missing": missing, "versions": versions}
+
+
+NO_RESULT = "no result (unreachable, or failed before its smoke test: see above)"
+
+
+def smoke_failures(hosts, label, outcomes):
+    """Why traffic must not go to these freshly deployed hosts ('' when every one passed its smoke test);
+    hosts that failed for the same reason are named together."""
+    failed = [(name, outcomes.get(name, {}).get("note") or NO_RESULT) for name in hosts
+              if outcomes.get(name, {}).get("status") != "passed"]
+    if not failed:
+        return ""
+    grouped = "; ".join(f"{', '.join(pair[0] for pair in same)}: {reason}"
+                        for reason, same in groupby(sorted(failed, key=lambda f: f[1]), key=lambda f: f[1]))
+    return f"{len(failed)} of {len(hosts)} {label} hosts failed - {grouped}"
 
 
 def check_int(value, name, low, high=None):

@@ -213,3 +213,10 @@ def test_in_place_weights_count_only_the_stable_rest():
     at_half = canary.lb_settings(planned, 50, address_of, "user-api")  # 3 of the 5 live hosts, as with colours
     assert [s["address"] for s in at_half["canary_servers"]] == ["10.0.3.1:8000", "10.0.3.2:8000", "10.0.3.3:8000"]
     assert weight_share(at_half["mix_servers"], [s["address"] for s in at_half["canary_servers"]]) == pytest.approx(50)
+
+
+def test_gate_names_the_canary_hosts_that_failed_their_smoke_test():
+    outcomes = {"green1": {"status": "passed"}, "green2": {"status": "failed", "note": "health 503"}}
+    assert canary.gate(PLAN, {name: {"status": "passed"} for name in GREEN}) == ""
+    assert canary.gate(PLAN, outcomes) == ("4 of 5 green hosts failed - green2: health 503; green3, green4, green5: "
+                                           "no result (unreachable, or failed before its smoke test: see above)")
