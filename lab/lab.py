@@ -127,8 +127,11 @@ def keygen(path, comment):
 def start_host(name, host, address, image, state, publish):
     """Creates one container, gives it its own host key and the lab's login key, and boots it."""
     container = f"{name}-{host}"
+    # SYS_ADMIN: systemd builds a unit's sandbox (ProtectSystem=, PrivateTmp=...) in a mount namespace, as on
+    # a VM; without it, it starts the unit without the sandbox and says nothing.
     args = ["podman", "create", "--name", container, "--hostname", host, "--label", f"fleet-lab={name}",
-            "--network", network_name(name), "--ip", str(address), "--systemd=always", "--memory", "512m"]
+            "--network", network_name(name), "--ip", str(address), "--systemd=always", "--memory", "512m",
+            "--cap-add", "SYS_ADMIN"]
     if publish:
         args += ["--publish", f"127.0.0.1:{publish}:80"]
     run(*args, image, "/sbin/init")

@@ -269,6 +269,25 @@ def version_share(report, version, window_s=1.0):
     return [(w * window_s, hits / total) for w, (hits, total) in sorted(windows.items())]
 
 
+def short_seconds(report, late_s=0.02):
+    """The 1-second buckets of a run in which fewer requests went out than the rate asks:
+    [(second, sent, asked)]; [] when the rate held in every one. A request counts in the second it was
+    really sent, not the one it was due in, so a stall shows even though the open loop catches up after it.
+    late_s: the scheduling jitter that is not a stall - a request due just before a second ends and sent
+    just after counts in the next one, so any second may be short by rate x late_s (6 requests at 300/s;
+    an idle 300/s run here lags at most 11 ms). The last second is partial: it asks only for the requests
+    due before the run ended. Requests refused as 'overload' were never sent. `report`: a report dict."""
+    rate, duration = report["target_rate"], report["duration"]
+    sent = Counter(int(t) for t, outcome, *_ in report["responses"] if outcome != "overload")
+    slack = math.ceil(rate * late_s)
+    short = []
+    for second in range(math.ceil(duration)):
+        asked = math.ceil(min(second + 1, duration) * rate) - math.ceil(second * rate)
+        if sent[second] < asked - slack:
+            short.append((second, sent[second], asked))
+    return short
+
+
 def version_mix(versions):
     total = sum(versions.values())
     return "  ".join(f"{v} {100 * n / total:.0f}%" for v, n in sorted(versions.items())) or "-"

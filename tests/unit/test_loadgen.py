@@ -215,7 +215,7 @@ def test_paused_generator_shows_lag_and_catches_up(serve, tmp_path):
                              "--duration", "1.5", "--quiet", "--json", str(out)])
     try:
         deadline = time.monotonic() + 10
-        while server.requests < 20 and time.monotonic() < deadline:
+        while server.requests < 80 and time.monotonic() < deadline:  # the pause spans the end of second 0
             time.sleep(0.01)
         proc.send_signal(signal.SIGSTOP)
         time.sleep(0.4)
@@ -225,8 +225,10 @@ def test_paused_generator_shows_lag_and_catches_up(serve, tmp_path):
         proc.kill()
     report = json.loads(out.read_text())
     assert report["max_lag_ms"] >= 350
-    # Open loop: the requests due during the pause are still sent, not skipped.
+    # Open loop: the requests due during the pause are still sent, not skipped - so the average hides the
+    # pause, and only the second it fell in shows it.
     assert report["requests"] == report["ok"] == server.connections == 150
+    assert import_loadgen().short_seconds(report) != []
     assert_consistent(report)
 
 
@@ -239,6 +241,7 @@ def test_keeps_up_at_300_per_second(serve, tmp_path):
     assert server.connections == 900
     assert report["achieved_rate"] >= 290
     assert report["max_lag_ms"] < 100
+    assert import_loadgen().short_seconds(report) == []
     assert_consistent(report)
 
 
@@ -254,3 +257,41 @@ def test_version_share_from_report_or_file(tmp_path):
     version_share = import_loadgen().version_share
     assert version_share(report, "2.0.0") == [(0, 0.0), (1, 0.5), (3, 1.0)]
     assert version_share(str(path), "2.0.0", 2.0) == [(0, 0.25), (2, 1.0)]
+
+
+def steady(rate, seconds, start=0.0):
+    """Send times of an open loop that kept its schedule: one request every 1/rate s from `start`."""
+    return [start + i / rate for i in range(round(rate * seconds))]
+
+
+def late(times, by):
+    return [t + by for t in times]
+
+
+@pytest.mark.parametrize("times, duration, short", [
+    (steady(300, 5), 5.0, []),
+    # a request due at the end of a second and sent 5 ms late counts in the next: 299 then 301
+    (steady(300, 2) + late(steady(300, 3, 2), 0.005), 5.0, []),
+    # stalled from 2.0 to 3.0 s, then caught up: 600 sent in second 3, the average is still 300/s
+    (steady(300, 2) + [3.0] * 300 + steady(300, 2, 3), 5.0, [(2, 0, 300)]),
+    # a stall over the last 100 ms of second 1: 30 requests go out in second 2, more than 20 ms worth
+    (steady(300, 1.9) + late(steady(300, 0.1, 1.9), 0.1) + steady(300, 1, 2), 3.0, [(1, 270, 300)]),
+    # stopped by the signal 0.5 s into the last second: it asks for the 150 requests due before the end
+    (steady(300, 4.5), 4.5, []),
+    # ... and the run went quiet for those 0.5 s
+    (steady(300, 4), 4.5, [(4, 0, 150)]),
+    # slower than asked throughout: every second short
+    (steady(250, 3), 3.0, [(0, 250, 300), (1, 250, 300), (2, 250, 300)]),
+], ids=["steady", "boundary jitter", "stalled second caught up", "100 ms stall", "partial last second",
+        "quiet last second", "slow"])
+def test_short_seconds_finds_each_second_below_the_rate(times, duration, short):
+    report = {"target_rate": 300, "duration": duration,
+              "responses": [[round(t, 3), 200, "1.0.0", 1.0] for t in times]}
+    assert import_loadgen().short_seconds(report) == short
+
+
+def test_short_seconds_does_not_count_overload_as_sent():
+    times = steady(300, 2)
+    rows = [[round(t, 3), "overload" if 1.0 <= t < 1.5 else 200, None, 0.0] for t in times]
+    assert import_loadgen().short_seconds({"target_rate": 300, "duration": 2.0, "responses": rows}) == \
+        [(1, 150, 300)]

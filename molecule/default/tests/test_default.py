@@ -1,6 +1,7 @@
 """site.yml on 2 app hosts + LB: the service, its unit's hardening, the LB and what it answers."""
 
 import hashlib
+import re
 
 import pytest
 from conftest import PROJECT, addresses, answers, failure_messages, get_json
@@ -18,6 +19,11 @@ HARDENING = {
     "MemoryDenyWriteExecute": "yes",
     "CapabilityBoundingSet": "",
 }
+NO_CAPS = "0000000000000000"
+# What the kernel says of the running service: no new privileges, a seccomp filter, no capability at all.
+RUNNING = {"NoNewPrivs": "1", "Seccomp": "2", "CapInh": NO_CAPS, "CapPrm": NO_CAPS, "CapEff": NO_CAPS,
+           "CapBnd": NO_CAPS, "CapAmb": NO_CAPS}
+MAX_EXPOSURE = 2.0  # systemd-analyze security: 0 is locked down, 10 is exposed
 
 
 @pytest.fixture(scope="module", params=["app1", "app2"])
@@ -42,6 +48,38 @@ def test_unit_is_hardened(app_host):
     shown = app_host.check_output(f"systemctl show {APP} " + " ".join(f"--property {p}" for p in HARDENING))
     properties = dict(line.split("=", 1) for line in shown.splitlines())
     assert properties == HARDENING
+
+
+def main_pid(host):
+    return host.check_output(f"systemctl show --property MainPID --value {APP}")
+
+
+def test_running_service_has_no_privileges(app_host):
+    status = app_host.check_output(f"cat /proc/{main_pid(app_host)}/status")
+    fields = dict(line.split(":\t", 1) for line in status.splitlines())
+    assert {name: fields[name] for name in RUNNING} == RUNNING
+
+
+def test_running_service_cannot_write_under_usr(app_host):
+    # As the service user with no capability, in the running process's own mount namespace: refused by a
+    # read-only mount (EROFS), not only by file modes, as it would be outside the sandbox (EACCES).
+    # Entering the namespace takes CAP_SYS_ADMIN; the inner setpriv drops it before `touch` runs.
+    caps = "--inh-caps +sys_admin,+sys_chroot --ambient-caps +sys_admin,+sys_chroot"
+    probe = app_host.run(f"setpriv --reuid {APP} --regid {APP} --clear-groups {caps} nsenter -t {main_pid(app_host)} "
+                         f"-m setpriv --inh-caps -all --ambient-caps -all touch /usr/written-by-{APP}")
+    assert probe.rc != 0 and "Read-only file system" in probe.stderr, probe.stderr
+    assert not app_host.file(f"/usr/written-by-{APP}").exists
+
+
+def exposure(text):
+    """The overall exposure level that `systemd-analyze security UNIT` prints, as a number."""
+    return float(re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", text).group(1))
+
+
+def test_unit_exposure_is_at_most_2(app_host):
+    level = exposure(app_host.check_output(f"systemd-analyze security {APP}.service"))
+    print(f"systemd-analyze security {APP}.service: exposure {level}")
+    assert level <= MAX_EXPOSURE
 
 
 def test_current_release_is_the_deployed_version(app_host):
