@@ -87,7 +87,8 @@ class ActionModule(ActionBase):
 
     def _rolling_batch(self, args):
         batch = rolling.batch_of(args["plan"], self._vars["ansible_play_batch"])
-        return rolling.verdict(args["plan"], batch, self._outcomes(batch),
+        # Every live host's outcome: a failure policy of rollback undoes the earlier batches too.
+        return rolling.verdict(args["plan"], batch, self._outcomes(args["plan"]["live"]),
                                args["options"].get("max_fail_percentage", 0))
 
     def _rolling_report(self, args):

@@ -9,6 +9,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
 
 
+# After a failed batch: stop there (the updated hosts stay updated), or also roll the updated hosts back.
+ON_FAILURE = ("stop", "rollback")
+UNDONE = "rolled back"
+
+
 def _target(live, version, rollback):
     """The version to roll to; in a rollback without one, the release the live set ran before."""
     if version:
@@ -29,6 +34,10 @@ def plan(hosts, lb_servers, options, now):
     fleet.check_int(options.get("max_fail_percentage", 0), "rolling_max_fail_percentage", 0, 100)
     fleet.check_int(options.get("pause_seconds", 0), "rolling_pause_seconds", 0)
     fleet.check_int(options.get("min_healthy_seconds", 0), "rolling_min_healthy_seconds", 0)
+    on_failure = str(options.get("on_failure", "stop"))
+    if on_failure not in ON_FAILURE:
+        raise fleet.Refusal(f"rolling_on_failure={options.get('on_failure')!r} must be one of {', '.join(ON_FAILURE)}. "
+                            "Nothing was changed.")
     unread = fleet.unread_lbs(lb_servers)
     if unread:
         raise fleet.Refusal(f"No live set could be read from {', '.join(unread)} (unreachable, or no upstream yet: "
@@ -51,10 +60,11 @@ def plan(hosts, lb_servers, options, now):
         elif host.running == target and not fleet.drained(host, lb_servers):
             skip[host.name] = f"already on {target}"  # a re-run resumes where a stopped one ended
     return {
-        "strategy": "rolling", "rollback": rollback, "target": target, "started": now,
+        "strategy": "rolling", "rollback": rollback, "target": target, "started": now, "on_failure": on_failure,
         "batch": spec, "live": [host.name for host in live], "before": {host.name: host.running for host in live},
         "skip": skip, "batches": fleet.batches([host.name for host in live], spec),
-        "add_hosts": [{"name": host.name, "groups": ["live"], "plan": {"target": target, "skip": skip.get(host.name, "")}}
+        "add_hosts": [{"name": host.name, "groups": ["live"],
+                       "plan": {"target": target, "skip": skip.get(host.name, ""), "installed": rollback}}
                       for host in live],
     }
 
@@ -66,12 +76,19 @@ def empty_plan(options, now):
 
 
 def verdict(rollout, batch, outcomes, max_fail_percentage):
-    """Whether the rollout stops after this batch, and why. A host with no outcome (unreachable) failed."""
+    """Whether the rollout stops after this batch, and why. A host with no outcome (unreachable) failed.
+    undo: with rolling_on_failure=rollback, the hosts this rollout updated so far, each with the release to go
+    back to (the one it ran before); they are rolled back batch by batch after the stop."""
     failed = [name for name in batch if outcomes.get(name, {}).get("status", "failed") == "failed"]
     stop = len(failed) * 100 > int(max_fail_percentage) * len(batch)
     reason = (f"batch {', '.join(batch)}: {', '.join(failed)} failed ({len(failed)} of {len(batch)}, more than "
               f"rolling_max_fail_percentage={max_fail_percentage}%); the hosts after it were not touched")
-    return {"stop": stop, "reason": reason if stop else "", "last": batch == rollout["batches"][-1]}
+    undo = []
+    if stop and rollout.get("on_failure") == "rollback":
+        undo = [{"name": name, "groups": ["rolling_undo"],
+                 "plan": {"target": rollout["before"][name], "skip": "", "installed": True}}
+                for name in rollout["live"] if outcomes.get(name, {}).get("status") == "replaced"]
+    return {"stop": stop, "reason": reason if stop else "", "last": batch == rollout["batches"][-1], "undo": undo}
 
 
 def batch_of(rollout, names):
@@ -101,6 +118,9 @@ def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now
             hosts.append(report.host_row(name, before, before, "not reached"))
         else:
             hosts.append(report.host_row(name, before, done.get("version") or before, done["status"], done.get("note")))
+    undone = [name for name in live if outcomes.get(name, {}).get("status") == UNDONE]
+    if stopped and undone:
+        stopped += f"; rolling_on_failure=rollback rolled {', '.join(undone)} back to the release each ran before"
     on_target = sum(1 for row in hosts if target and row["after"] == target)
     befores = ", ".join(sorted({rollout["before"][name] for name in live if rollout["before"][name]}))
     rows = [

@@ -125,6 +125,8 @@ def test_plan(case, hosts, lb, options, expected):
     ("bad floor", FIVE, LB, {"version": "1.1.0", "min_in_service": "most"},
      "rolling_min_in_service='most' is not a count of hosts (1) or a percentage (50%)"),
     ("batch zero", FIVE, LB, {"version": "1.1.0", "batch": 0}, "rolling_batch=0 must be at least 1 host"),
+    ("unknown failure policy", FIVE, LB, {"version": "1.1.0", "on_failure": "undo"},
+     "rolling_on_failure='undo' must be one of stop, rollback"),
 ])
 def test_plan_refuses_before_anything_changes(case, hosts, lb, options, message):
     with pytest.raises(fleet.Refusal) as refused:
@@ -154,6 +156,43 @@ def test_verdict(case, batch, statuses, max_fail, stop, last):
     decided = rolling.verdict(PLAN, rolling.batch_of(PLAN, batch), outcomes, max_fail)
     assert (decided["stop"], decided["last"]) == (stop, last), case
     assert bool(decided["reason"]) == stop
+
+
+ROLLBACK_PLAN = rolling.plan(FIVE, LB, {"version": "1.1.0", "batch": [1, 2], "on_failure": "rollback"}, NOW)
+
+
+@pytest.mark.parametrize("case, rollout, statuses, batch, undo", [
+    ("stop (the default) leaves the updated hosts as they are", PLAN,
+     {"app1": "replaced", "app2": "replaced", "app3": "failed"}, ["app2", "app3"], []),
+    ("rollback: every host this run replaced goes back, the failed batch's too", ROLLBACK_PLAN,
+     {"app1": "replaced", "app2": "replaced", "app3": "failed"}, ["app2", "app3"], ["app1", "app2"]),
+    ("rollback: hosts skipped (already on the target before the run) stay", ROLLBACK_PLAN,
+     {"app1": "unchanged", "app2": "failed", "app3": "replaced"}, ["app2", "app3"], ["app3"]),
+    ("rollback: nothing to undo when the first batch failed", ROLLBACK_PLAN, {"app1": "failed"}, ["app1"], []),
+    ("rollback: a batch that does not stop the rollout undoes nothing", ROLLBACK_PLAN,
+     {"app1": "replaced", "app2": "replaced", "app3": "replaced"}, ["app2", "app3"], []),
+])
+def test_failure_policy(case, rollout, statuses, batch, undo):
+    outcomes = {name: {"status": status} for name, status in statuses.items()}
+    decided = rolling.verdict(rollout, batch, outcomes, 0)
+    assert [host["name"] for host in decided["undo"]] == undo, case
+    assert all(host["groups"] == ["rolling_undo"] and host["plan"] == {"target": "1.0.0", "skip": "", "installed": True}
+               for host in decided["undo"])
+
+
+def test_plan_keeps_the_failure_policy_stop_by_default():
+    assert (PLAN["on_failure"], ROLLBACK_PLAN["on_failure"]) == ("stop", "rollback")
+
+
+def test_report_says_which_hosts_were_rolled_back():
+    outcomes = {"app1": done("rolled back", "1.0.0"), "app2": done("failed", "1.0.0", "back in rotation"),
+                "app3": done("rolled back", "1.0.0")}
+    result = rolling.outcome(ROLLBACK_PLAN, outcomes, 0, [1, 2], False, NOW + 40)
+    assert result["outcome"] == ("STOPPED after batch app2, app3: app2 failed (1 of 2, more than "
+                                 "rolling_max_fail_percentage=0%); the hosts after it were not touched; "
+                                 "rolling_on_failure=rollback rolled app1, app3 back to the release each ran before")
+    assert result["status"] == "stopped"
+    assert dict(result["rows"])["blast radius"] == "1.1.0 serves on 0 of 5 live hosts (0.0% of requests)"
 
 
 def test_stop_reason_names_the_batch_the_failed_hosts_and_the_threshold():
