@@ -14,7 +14,8 @@ from ansible_collections.fleet.deployer.plugins.plugin_utils import bluegreen, c
 
 ARGUMENT_SPEC = {
     "strategy": {"type": "str", "required": True, "choices": ["rolling", "bluegreen", "canary"]},
-    "decide": {"type": "str", "required": True, "choices": ["preflight", "plan", "batch", "gate", "step", "report"]},
+    "decide": {"type": "str", "required": True,
+               "choices": ["preflight", "plan", "batch", "gate", "step", "switch", "report"]},
     "options": {"type": "dict", "default": {}},
     "plan": {"type": "dict", "default": {}},
     "hooks": {"type": "dict", "default": {}},
@@ -107,18 +108,37 @@ class ActionModule(ActionBase):
         return {name: list(groups[name]) for name in ("blue", "green", "lb") if name in groups}
 
     def _bluegreen_preflight(self, args):
-        bluegreen.preflight(self._colour_groups(), args["options"].get("action"), args["options"].get("version"))
-        return {"started": time.time()}
+        options, groups = args["options"], self._colour_groups()
+        bluegreen.preflight(groups, options.get("action"), options.get("version"))
+        reads = bluegreen.reads(groups, options.get("action"), options.get("full_checks"))
+        add_hosts = [{"name": name, "groups": [f"bluegreen_{kind}"]} for kind, names in reads.items() for name in names]
+        return {"started": time.time(), "add_hosts": add_hosts}
 
-    def _bluegreen_hosts(self, args):
+    def _bluegreen_hosts(self, args, probed=None):
+        """The app hosts; for a break-glass rollback with the versions their health checks answered with."""
         groups = self._colour_groups()
-        return {host.name: host for host in self._hosts(dict(args, app_hosts=groups["blue"] + groups["green"]))}
+        hosts = {host.name: host for host in self._hosts(dict(args, app_hosts=groups["blue"] + groups["green"]))}
+        for name, seen in (probed or {}).items():
+            hosts[name].running = seen["version"]
+        return hosts
 
     def _bluegreen_plan(self, args):
+        options = args["options"]
+        probes = None
+        if bluegreen.break_glass(options.get("action"), options.get("full_checks")):
+            probes = {lb: (self._hostvar(lb, "bluegreen_probe") or {}).get("answers") or {}
+                      for lb in self._lb_servers(args)}
         decided = bluegreen.plan(self._colour_groups(), self._bluegreen_hosts(args), self._lb_servers(args),
-                                 args["options"].get("action"), args["options"].get("version"), self._check_mode(),
-                                 args["options"].get("started") or time.time())
+                                 options.get("action"), options.get("version"), self._check_mode(),
+                                 options.get("started") or time.time(), probes)
         return {"plan": decided, "add_hosts": decided.pop("add_hosts")}
+
+    def _bluegreen_switch(self, args):
+        done = {lb: self._hostvar(lb, "__bluegreen_lb_done") or {} for lb in args["lb_hosts"]}
+        result = bluegreen.switch_result(args["options"]["started"], done)
+        if self._check_mode():
+            result.pop("seconds", None)  # nothing switched, so there is no time to report
+        return {"switch": result}
 
     def _gate(self, reason):
         return {"failed": bool(reason), "msg": reason or "every new host passed its smoke test"}
@@ -128,7 +148,7 @@ class ActionModule(ActionBase):
 
     def _bluegreen_report(self, args):
         groups = self._colour_groups()
-        hosts = self._bluegreen_hosts(args)
+        hosts = self._bluegreen_hosts(args, args["plan"].get("probed"))
         outcome = bluegreen.outcome(args["plan"], groups, hosts, self._outcomes(list(hosts)), args["switch"],
                                     self._check_mode(), time.time())
         return self._with_text(outcome)
@@ -137,7 +157,10 @@ class ActionModule(ActionBase):
 
     def _canary_preflight(self, args):
         canary.check_inputs(args["options"])
-        return {"started": time.time()}
+        groups = dict(self._colour_groups(), app=list(self._vars["groups"].get("app", [])))
+        reads = canary.reads(groups, args["options"].get("action"))
+        add_hosts = [{"name": name, "groups": ["canary_read"]} for name in reads]
+        return {"started": time.time(), "add_hosts": add_hosts}
 
     def _canary_plan(self, args):
         groups = dict(self._colour_groups(), app=list(self._vars["groups"].get("app", [])))

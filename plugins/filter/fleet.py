@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # MIT License (see LICENSE)
-# Documentation: live_hosts.yml, serving.yml, server_entries.yml and failed_step.yml next to this file.
+# Documentation: live_hosts.yml, serving.yml, server_entries.yml, failed_step.yml and smoke_outcome.yml next to
+# this file.
 
 """Jinja filters over the fleet: which hosts the LBs list, and what a failed task said, on one line."""
 
@@ -38,7 +39,12 @@ def failed_step(result, task_name):
     return f"{task_name}: {' '.join(text.split())}"
 
 
+def smoke_outcome(answer, version, status, asker):
+    """fleet.smoke_outcome: a smoke test judged from a fleet.deployer.backend_probe answer."""
+    return fleet.smoke_outcome(answer, version, int(status), asker)
+
+
 class FilterModule:
     def filters(self):
         return {"live_hosts": live_hosts, "failed_step": failed_step, "server_entries": server_entries,
-                "serving": serving}
+                "serving": serving, "smoke_outcome": smoke_outcome}

@@ -32,10 +32,12 @@ options:
       - V(plan) plans the run, or refuses it.
       - V(batch) says whether a rolling update stops after the current batch.
       - V(gate) fails unless every idle host passed its smoke test (blue-green).
+      - V(switch) says whether every LB switched (blue-green; each LB's C(__bluegreen_lb_done), the LBs in
+        O(lb_hosts), the switch's start in C(options.started)); returns C(switch) - C(failure), C(seconds).
       - V(report) builds the deploy report.
     type: str
     required: true
-    choices: [preflight, plan, batch, gate, report]
+    choices: [preflight, plan, batch, gate, step, switch, report]
   options:
     description:
       - The strategy's inputs, e.g. C(version), C(batch), C(rollback), C(max_fail_percentage), C(min_in_service)

@@ -5,6 +5,8 @@ other one idles. Everything here is a function of that state and of what the app
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ansible.module_utils.compat.version import LooseVersion
 
 from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
@@ -36,6 +38,44 @@ def preflight(groups, action, version):
         raise fleet.Refusal("Say which version to deploy: -e app_version=VERSION. Nothing was changed.")
 
 
+def break_glass(action, full_checks):
+    """A rollback reads only the LBs and, through them, the hosts' health - unless the full checks are asked for."""
+    return action == "rollback" and not full_checks
+
+
+def reads(groups, action, full_checks):
+    """What the run reads before it plans: app hosts over SSH (release state), or every app host's health asked
+    from each LB (a break-glass rollback: one task per LB, no app host contacted)."""
+    app_hosts = list(groups["blue"]) + list(groups["green"])
+    if break_glass(action, full_checks):
+        return {"release_state": [], "probe": list(groups["lb"])}
+    return {"release_state": app_hosts, "probe": []}
+
+
+START_HINT = " - stopped or retired? -e bluegreen_action=start starts the colour again"
+
+
+def probe_outcomes(names, probes):
+    """Each host's health as every LB saw it (fleet.deployer.backend_probe answers {lb: {name: answer}}):
+    {name: {status, version, note}}; passed only when every LB got 200 with one version."""
+    outcomes = {}
+    for name in names:
+        answers = {lb: found.get(name) or {} for lb, found in probes.items()}
+        versions = sorted({a.get("health_version") for a in answers.values() if a.get("health_version")})
+        bad = [lb for lb, answer in answers.items() if answer.get("health") != 200]
+        outcome = {"status": "passed", "version": versions[0] if len(versions) == 1 else "", "note": ""}
+        if bad:
+            first = answers[bad[0]]
+            silent = not first.get("health")
+            why = first.get("error") or "no answer" if silent else f"answered {first['health']}"
+            outcome.update(status="stopped" if silent else "failed",
+                           note=f"Ask the health check from {', '.join(bad)}: {why}{START_HINT if silent else ''}")
+        elif len(versions) != 1:
+            outcome.update(status="failed", note=f"answers different versions through the LBs: {', '.join(versions)}")
+        outcomes[name] = outcome
+    return outcomes
+
+
 def _live_colour(groups, hosts, lb_servers):
     """The one colour every LB sends all its traffic to, or a Refusal that says what each LB does."""
     unread = fleet.unread_lbs(lb_servers)
@@ -57,7 +97,7 @@ def _nothing_to_do(action, version, live, idle, live_versions, idle_version):
     """Why this run has nothing to do ('' when it has something)."""
     if action == "deploy" and live_versions == [str(version)]:
         return f"Nothing to do: {live} (live) already runs {version}."
-    if action != "rollback":
+    if action != "rollback" or not idle_version:  # no healthy idle host: the gate stops the rollback
         return ""
     if live_versions == [idle_version]:
         return (f"Nothing to roll back: {idle} idles on {idle_version}, the release {live} (live) already runs.")
@@ -68,19 +108,27 @@ def _nothing_to_do(action, version, live, idle, live_versions, idle_version):
     return ""
 
 
-def plan(groups, hosts, lb_servers, action, version, check_mode, now):
-    """What this run does: the live and idle colour, and the hosts or colour of each step."""
+def plan(groups, hosts, lb_servers, action, version, check_mode, now, probes=None):
+    """What this run does: the live and idle colour, and the hosts or colour of each step. probes: for a
+    break-glass rollback, every app host's health as each LB saw it (the hosts' versions come from there, and the
+    idle hosts are checked by it instead of a smoke test)."""
     live = _live_colour(groups, hosts, lb_servers)
     idle = next(colour for colour in COLOURS if colour != live)
+    probed = {}
+    if probes is not None:
+        probed = probe_outcomes(list(groups["blue"]) + list(groups["green"]), probes)
+        hosts = {name: replace(host, running=probed[name]["version"]) for name, host in hosts.items()}
     live_versions = sorted({hosts[name].running for name in groups[live] if hosts[name].running})
-    idle_versions = [hosts[name].running for name in groups[idle]]
-    if action == "rollback":
-        unknown = [name for name, running in zip(groups[idle], idle_versions) if not running]
+    # A host the break-glass check found unhealthy stops the run at the gate, naming it; it has no version here.
+    checked = [name for name in groups[idle] if probed.get(name, {}).get("status", "passed") == "passed"]
+    idle_versions = [hosts[name].running for name in checked] or [""]
+    if action == "rollback" and checked:
+        unknown = [name for name, running in zip(checked, idle_versions) if not running]
         if unknown:
             raise fleet.Refusal(f"Cannot roll back to {idle}: no release is known on {', '.join(unknown)} (never "
                                 f"deployed, or unreachable). Nothing was changed: {live} stays live.")
         if len(set(idle_versions)) > 1:
-            runs = ", ".join(f"{name} {running}" for name, running in zip(groups[idle], idle_versions))
+            runs = ", ".join(f"{name} {running}" for name, running in zip(checked, idle_versions))
             raise fleet.Refusal(f"Cannot roll back to {idle}: its hosts run different releases ({runs}). "
                                 f"Nothing was changed: {live} stays live.")
     idle_version = idle_versions[0]
@@ -93,7 +141,9 @@ def plan(groups, hosts, lb_servers, action, version, check_mode, now):
         "switch_to": idle if idle_hosts and action in ("deploy", "rollback") else "",
         "retire": list(groups[idle]) if action == "retire" else [],
     }
-    step_groups = {name: [f"bluegreen_{step}" for step in ("prepare", "smoke_test", "retire") if name in steps[step]]
+    # Probed hosts were checked from the LBs already: no smoke-test play runs on them.
+    step_groups = {name: [f"bluegreen_{step}" for step in ("prepare", "smoke_test", "retire")
+                          if name in steps[step] and not (step == "smoke_test" and probed)]
                    for name in groups[idle]}
     # The version the switch goes to; the smoke tests expect it ('' for start: each host's own).
     switch_version = str(version) if action == "deploy" else idle_version if action == "rollback" else ""
@@ -101,14 +151,30 @@ def plan(groups, hosts, lb_servers, action, version, check_mode, now):
     return dict(
         steps, strategy="bluegreen", action=action, live=live, idle=idle, started=now, note=note,
         live_version=", ".join(live_versions), idle_version=", ".join(sorted(set(filter(None, idle_versions)))),
-        version=switch_version, lbs=list(lb_servers),
+        version=switch_version, lbs=list(lb_servers), probed=probed,
         add_hosts=[{"name": name, "groups": joined, "plan": host_plan} for name, joined in step_groups.items() if joined],
     )
 
 
 def gate(bluegreen_plan, outcomes):
-    """Why the switch must not happen ('' when every idle host passed its smoke test)."""
-    return fleet.smoke_failures(bluegreen_plan["smoke_test"], bluegreen_plan["idle"], outcomes)
+    """Why the switch must not happen ('' when every idle host passed its smoke test, or its break-glass check)."""
+    return fleet.smoke_failures(bluegreen_plan["smoke_test"], bluegreen_plan["idle"],
+                                dict(outcomes, **bluegreen_plan.get("probed", {})))
+
+
+def switch_result(started, lbs):
+    """How the switch went on every LB at once. lbs: {lb: {verified (epoch), task, failure}} as each LB recorded
+    it ({} for an LB that recorded nothing). Returns {failure, seconds}: failure ('' if none) says where each LB
+    failed, as failed_step does for a loop over the LBs - then every LB must go back."""
+    failures = {}
+    for lb, done in lbs.items():
+        task, why = done.get("task", ""), done.get("failure") or ("" if done.get("verified") else "no result")
+        if why:
+            failures.setdefault(task, []).append(f"{lb}: {why[len(task) + 2:] if why.startswith(task + ': ') else why}")
+    if failures:
+        return {"failure": "; ".join(f"{task}: {'; '.join(each)}" if task else "; ".join(each)
+                                     for task, each in failures.items())}
+    return {"failure": "", "seconds": round(max(float(done["verified"]) for done in lbs.values()) - float(started), 2)}
 
 
 def _result(p, switched, stopped, switch_failure, check_mode):
@@ -152,6 +218,8 @@ def _rows(p, groups, switched, switch_seconds, stopped, idle_stopped, check_mode
 def outcome(p, groups, hosts, outcomes, switch, check_mode, now):
     """The report of a run. switch: {seconds, failure, stopped} as far as the run got."""
     switched = switch.get("seconds") is not None
+    # A break-glass rollback checked the idle hosts from the LBs: those are their outcomes.
+    outcomes = dict(outcomes, **{name: done for name, done in p.get("probed", {}).items() if name in groups[p["idle"]]})
     stopped, switch_failure = switch.get("stopped", ""), switch.get("failure", "")
     idle_stopped = p["action"] == "retire" or any(o.get("status") == "stopped" for o in outcomes.values())
     now_live = p["switch_to"] if switched else p["live"]

@@ -65,6 +65,14 @@ def check_inputs(options):
         fleet.check_int(options.get(name, 1), f"canary_{name}", 1)
 
 
+def reads(groups, action):
+    """The app hosts whose release the run reads over SSH. A manual abort with colours reads none: it only sends
+    0% to the canary on the LBs, and their state file says everything it needs (a break-glass abort). In place,
+    an abort puts the canary hosts back on their release, so it reads them like every other action."""
+    in_place = not (groups.get("blue") and groups.get("green"))
+    return [] if action == "abort" and not in_place else list(groups.get("app", []))
+
+
 def running_canary(states):
     """The canary the LBs' state files describe, or None. They must agree."""
     found = {lb: state for lb, state in states.items() if state}
@@ -97,7 +105,9 @@ def plan(groups, hosts, lb_servers, states, options, now):
     stable_versions = sorted({hosts[name].running for name in live
                               if hosts[name].running and (hosts[name].running != version or not in_place)})
     base = {"strategy": "canary", "action": action, "in_place": in_place, "live": live_name, "idle": idle_name,
-            "stable": live, "pool": idle, "live_version": ", ".join(stable_versions), "started": now, "note": "",
+            "stable": live, "pool": idle, "started": now, "note": "",
+            # an abort reads no app host: the canary's state on the LBs knows the stable version
+            "live_version": ", ".join(stable_versions) or (current or {}).get("stable_version", ""),
             "prepare": [], "run_steps": [], "abort": False, "live_count": len(live)}
     if action == "status":
         return dict(base, canary=current or {}, note="" if current else "No canary runs.")

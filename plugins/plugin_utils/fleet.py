@@ -142,6 +142,27 @@ def smoke_failures(hosts, label, outcomes):
     return f"{len(failed)} of {len(hosts)} {label} hosts failed - {grouped}"
 
 
+def smoke_outcome(answer, version, status, asker):
+    """A freshly deployed host's smoke test, judged from what fleet.deployer.backend_probe heard from `asker`:
+    health 200, the smoke request answering `status` with `version` ('' for any), healthy all along.
+    Returns {status: passed|failed, version, note}."""
+    answer = answer or {}
+
+    def said(code, what):
+        return f"Status code was {code} and not [{what}]" if code else answer.get("error") or "no answer"
+    if answer.get("health") != 200:
+        note = f"Wait for the health check, from {asker}: {said(answer.get('health'), 200)}"
+    elif answer.get("request") != status:
+        note = f"Send the smoke request, from {asker}: {said(answer.get('request'), status)}"
+    elif version and answer.get("version") != version:
+        note = f"Check the version: it answered with version {answer.get('version') or 'none'}, not {version}"
+    elif answer.get("unhealthy"):
+        note = f"Stay healthy, from {asker}: {len(answer['unhealthy'])} checks failed ({', '.join(answer['unhealthy'])})"
+    else:
+        return {"status": "passed", "version": answer.get("version", ""), "note": ""}
+    return {"status": "failed", "version": answer.get("version", ""), "note": note}
+
+
 def check_int(value, name, low, high=None):
     """An integer option within [low, high], or a Refusal naming it."""
     try:

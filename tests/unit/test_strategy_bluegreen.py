@@ -187,3 +187,131 @@ def test_report_in_check_mode():
     result = bluegreen.outcome(DEPLOY, GROUPS, fleet_of(), {}, {}, True, NOW)
     assert result["outcome"] == "check mode: nothing was changed" and "blast radius" not in dict(result["rows"])
     assert result["status"] == "check"
+
+
+# ---- break-glass rollback: only the LBs, and every host's health as each LB sees it ------------------------------
+
+def probes_of(per_lb=None, **answers):
+    """{lb: {host: answer}}: every host healthy on its colour's version (blue 1.1.0 live, green 1.0.0) unless
+    given - by name for every LB, or per LB in per_lb {lb: {host: answer}}."""
+    healthy = {n: {"health": 200, "health_version": "1.1.0" if n in BLUE else "1.0.0"} for n in BLUE + GREEN}
+    return {lb: {**healthy, **answers, **(per_lb or {}).get(lb, {})} for lb in LBS}
+
+
+REFUSED = {"health": None, "health_version": "", "error": "health: [Errno 111] Connection refused"}
+
+
+@pytest.mark.parametrize("action, full_checks, reads", [
+    ("rollback", False, {"release_state": [], "probe": LBS}),
+    ("rollback", True, {"release_state": BLUE + GREEN, "probe": []}),
+    ("deploy", False, {"release_state": BLUE + GREEN, "probe": []}),
+    ("retire", False, {"release_state": BLUE + GREEN, "probe": []}),
+])
+def test_reads(action, full_checks, reads):
+    assert bluegreen.reads(GROUPS, action, full_checks) == reads
+
+
+@pytest.mark.parametrize("case, probes, expected", [
+    ("healthy everywhere", probes_of(), {"status": "passed", "version": "1.0.0", "note": ""}),
+    ("no answer: stopped, with the way back", probes_of(green1=REFUSED),
+     {"status": "stopped", "version": "", "note": "Ask the health check from lb1, lb2: health: [Errno 111] Connection "
+                                                  "refused" + bluegreen.START_HINT}),
+    ("503 from one LB only", probes_of({"lb2": {"green1": {"health": 503, "health_version": "1.0.0"}}}),
+     {"status": "failed", "version": "1.0.0", "note": "Ask the health check from lb2: answered 503"}),
+    ("two versions through two LBs", probes_of({"lb2": {"green1": {"health": 200, "health_version": "0.9.0"}}}),
+     {"status": "failed", "version": "", "note": "answers different versions through the LBs: 0.9.0, 1.0.0"}),
+    ("an LB that did not ask (no answer recorded)", {"lb1": probes_of()["lb1"], "lb2": {}},
+     {"status": "stopped", "version": "1.0.0", "note": "Ask the health check from lb2: no answer"
+                                                       + bluegreen.START_HINT}),
+])
+def test_probe_outcomes(case, probes, expected):
+    assert bluegreen.probe_outcomes(["green1"], probes)["green1"] == expected, case
+
+
+def test_break_glass_rollback_plan_from_the_probes_alone():
+    unread = {n: fleet.Host(name=n, address=address(n)) for n in BLUE + GREEN}  # no release state read
+    planned = bluegreen.plan(GROUPS, unread, lbs_on(["blue"], ["blue"]), "rollback", "", False, NOW, probes_of())
+    assert (planned["switch_to"], planned["version"], planned["live_version"]) == ("green", "1.0.0", "1.1.0")
+    assert planned["smoke_test"] == GREEN and planned["add_hosts"] == []  # checked already: no smoke-test play
+    assert bluegreen.gate(planned, {}) == ""
+
+
+@pytest.mark.parametrize("case, probes, expected", [
+    ("the live colour does not answer at all: roll back anyway",
+     probes_of(**{n: REFUSED for n in BLUE}), {"switch_to": "green", "version": "1.0.0", "note": ""}),
+    ("the live colour answers 503 on 1.1.0: still known as newer", probes_of(
+        **{n: {"health": 503, "health_version": "1.1.0"} for n in BLUE}), {"switch_to": "green", "live_version": "1.1.0"}),
+    ("a second rollback: the idle colour is newer", probes_of(
+        **{n: {"health": 200, "health_version": "1.2.0"} for n in GREEN}),
+     {"switch_to": "", "note": "Nothing to roll back: blue (live) runs 1.1.0 and green idles on the newer 1.2.0 - the "
+                               "rollback already happened. To go forward again: playbooks/bluegreen.yml "
+                               "-e app_version=1.2.0."}),
+])
+def test_break_glass_rollback_plan(case, probes, expected):
+    planned = bluegreen.plan(GROUPS, fleet_of(blue="", green=""), lbs_on(["blue"], ["blue"]), "rollback", "", False,
+                             NOW, probes)
+    assert {key: planned[key] for key in expected} == expected, case
+
+
+def test_break_glass_rollback_stops_at_the_gate_naming_each_unhealthy_host():
+    probes = probes_of(**{n: REFUSED for n in GREEN[:2]})
+    planned = bluegreen.plan(GROUPS, fleet_of(), lbs_on(["blue"], ["blue"]), "rollback", "", False, NOW, probes)
+    assert planned["switch_to"] == "green" and planned["version"] == "1.0.0"  # from green3, the one that answered
+    assert bluegreen.gate(planned, {}) == (
+        "2 of 3 green hosts failed - green1, green2: Ask the health check from lb1, lb2: health: [Errno 111] "
+        "Connection refused" + bluegreen.START_HINT)
+    result = bluegreen.outcome(planned, GROUPS, fleet_of(), {}, {"stopped": "2 of 3 failed"}, False, NOW)
+    assert dict(result["rows"])["resources"].startswith("1x: green stopped")
+
+
+def test_break_glass_rollback_refuses_mixed_releases():
+    probes = probes_of(green2={"health": 200, "health_version": "0.9.0"})
+    with pytest.raises(fleet.Refusal, match=r"its hosts run different releases \(green1 1.0.0, green2 0.9.0"):
+        bluegreen.plan(GROUPS, fleet_of(), lbs_on(["blue"], ["blue"]), "rollback", "", False, NOW, probes)
+
+
+# ---- the switch: every LB at once, all back if one failed ----------------------------------------------------
+
+SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
+
+
+@pytest.mark.parametrize("case, lbs, expected", [
+    ("both switched", {"lb1": {"verified": "1000.4"}, "lb2": {"verified": 1000.61}},
+     {"failure": "", "seconds": 0.61}),
+    ("lb2's reload failed", {"lb1": {"verified": 1000.4},
+                             "lb2": {"task": SWITCH_TASK, "failure": f"{SWITCH_TASK}: The reload failed: x"}},
+     {"failure": f"{SWITCH_TASK}: lb2: The reload failed: x"}),
+    ("both failed, in two places", {
+        "lb1": {"task": "Ask", "failure": "Ask: answered 200 1.0.0"},
+        "lb2": {"task": SWITCH_TASK, "failure": f"{SWITCH_TASK}: nginx -t failed"}},
+     {"failure": f"Ask: lb1: answered 200 1.0.0; {SWITCH_TASK}: lb2: nginx -t failed"}),
+    ("an LB that recorded nothing (unreachable)", {"lb1": {"verified": 1000.4}, "lb2": {}},
+     {"failure": "lb2: no result"}),
+])
+def test_switch_result(case, lbs, expected):
+    assert bluegreen.switch_result("1000.0", lbs) == expected, case
+
+
+# ---- the smoke test, judged from what the LB heard (fleet.smoke_outcome) ----------------------------------------
+
+GOOD = {"health": 200, "request": 200, "version": "1.1.0", "unhealthy": [], "error": ""}
+
+
+@pytest.mark.parametrize("case, answer, version, expected", [
+    ("passed", GOOD, "1.1.0", {"status": "passed", "version": "1.1.0", "note": ""}),
+    ("any version (start)", dict(GOOD, version="0.9.0"), "", {"status": "passed", "version": "0.9.0", "note": ""}),
+    ("never healthy", dict(GOOD, health=503, request=None, version=""), "1.1.0",
+     {"status": "failed", "version": "", "note": "Wait for the health check, from lb1: Status code was 503 and not [200]"}),
+    ("no answer at all", {"health": None, "error": "health: timed out"}, "1.1.0",
+     {"status": "failed", "version": "", "note": "Wait for the health check, from lb1: health: timed out"}),
+    ("no result from the probe", None, "1.1.0",
+     {"status": "failed", "version": "", "note": "Wait for the health check, from lb1: no answer"}),
+    ("smoke request 500", dict(GOOD, request=500), "1.1.0",
+     {"status": "failed", "version": "1.1.0", "note": "Send the smoke request, from lb1: Status code was 500 and not [200]"}),
+    ("wrong version", dict(GOOD, version="1.0.0"), "1.1.0",
+     {"status": "failed", "version": "1.0.0", "note": "Check the version: it answered with version 1.0.0, not 1.1.0"}),
+    ("unhealthy later", dict(GOOD, unhealthy=["503"]), "1.1.0",
+     {"status": "failed", "version": "1.1.0", "note": "Stay healthy, from lb1: 1 checks failed (503)"}),
+])
+def test_smoke_outcome(case, answer, version, expected):
+    assert fleet.smoke_outcome(answer, version, 200, "lb1") == expected, case

@@ -220,3 +220,13 @@ def test_gate_names_the_canary_hosts_that_failed_their_smoke_test():
     assert canary.gate(PLAN, {name: {"status": "passed"} for name in GREEN}) == ""
     assert canary.gate(PLAN, outcomes) == ("4 of 5 green hosts failed - green2: health 503; green3, green4, green5: "
                                            "no result (unreachable, or failed before its smoke test: see above)")
+
+
+@pytest.mark.parametrize("groups, action, read", [
+    ({"blue": ["b1"], "green": ["g1"], "app": ["b1", "g1"]}, "abort", []),  # break-glass: the LBs only
+    ({"blue": ["b1"], "green": ["g1"], "app": ["b1", "g1"]}, "promote", ["b1", "g1"]),
+    ({"app": ["a1", "a2"]}, "abort", ["a1", "a2"]),  # in place, an abort puts the canary hosts back
+    ({"blue": ["b1"], "green": [], "app": ["b1"]}, "abort", ["b1"]),
+])
+def test_reads(groups, action, read):
+    assert canary.reads(groups, action) == read
