@@ -95,7 +95,7 @@ lines:
   elements: str
   sample: ["lb1 app1     10.0.0.11:8000       in: healthy on its current release 1.1.0"]
 changed:
-  description: Always false - the action changes nothing; whether any LB needs a change is in O(changes).
+  description: Always false - the action changes nothing; whether any LB needs a change is in RV(changes).
   returned: always
   type: bool
   sample: false
