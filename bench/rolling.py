@@ -1,52 +1,63 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): rolling.yml against the textbook rolling update, side by side, under load.
 
-For 5 and 20 live hosts and batches of 1 and 25%, each run takes the fleet from 1.0.0 to 1.1.0 while
-tools/loadgen.py sends 300 requests/s through the LB (a new connection each) until 10 s after the playbook
-ends, and prints the playbook's wall time and the failed requests. The fleet goes back to 1.0.0 between runs.
+For each fleet size (5 and 20 live hosts) and each row - the textbook playbook, rolling.yml with
+rolling_min_healthy_seconds=0 at the same batches, and rolling.yml at its default settings - it runs the
+update from 1.0.0 to 1.1.0 three times while tools/loadgen.py sends 300 requests/s through the LB (a new
+connection each) from 2 s before the playbook until 10 s after it. Before every run the fleet is put back to
+a fresh 1.0.0 state (bench/reset-rolling.yml: 1.0.0 running, nothing of 1.1.0 on any host, every server up),
+so every run, the textbook's too, pays the transfer of 1.1.0.
 
-    .venv/bin/python bench/rolling.py [--hosts 5 20] [--batches 1 25%] [--rate 300]
+Wall time comes from ansible-runner's event times (playbook start to its stats), not from reading output.
+Every playbook's return code is checked: a failed reset or site.yml stops the benchmark; a measured run that
+did not complete is a row of its own. Per row: median and range of the wall time over the completed runs,
+requests sent, failed, and the requests the LB's access log shows with a failed upstream attempt (Nginx
+retried them on another backend: the user saw a 200, the backend failed it).
+
+    .venv/bin/python bench/rolling.py [--hosts 5 20] [--runs 3] [--rate 300]
 
 It makes its own lab (bench-rolling) and removes it at the end. Needs `make artifacts`.
 """
 
 import argparse
 import json
-import os
-import signal
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from datetime import datetime
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+import ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down  # noqa: E402
+
 LAB = "bench-rolling"
-INVENTORY = PROJECT / ".lab" / LAB / "inventory"
-TAIL_SECONDS = 10
-ENV = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-           PATH=f"{PROJECT / '.venv' / 'bin'}:{os.environ['PATH']}")
+BATCH = {5: 1, 20: "25%"}  # the batches the README's table compares at
+
+
+class Failed(RuntimeError):
+    pass
 
 
 def playbook(path, **extravars):
-    """Runs ansible-playbook on the bench lab; returns (seconds, return code)."""
-    started = time.monotonic()
-    result = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(path), "-e", json.dumps(extravars)],
-                            cwd=PROJECT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.monotonic() - started, result.returncode
+    """Runs a playbook on the bench lab with ansible-runner; returns (wall seconds from its events, rc)."""
+    with tempfile.TemporaryDirectory() as private:
+        runner = ansible_runner.run(private_data_dir=private, project_dir=str(PROJECT), playbook=str(path),
+                                    inventory=str(inventory(LAB)), extravars=extravars, quiet=True,
+                                    envvars={"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"]})
+        times = {event["event"]: datetime.fromisoformat(event["created"]) for event in runner.events
+                 if event["event"] in ("playbook_on_start", "playbook_on_stats")}
+    seconds = (times["playbook_on_stats"] - times["playbook_on_start"]).total_seconds() if len(times) == 2 else None
+    return seconds, runner.rc
 
 
-def under_load(lb_url, rate, path, **extravars):
-    with tempfile.NamedTemporaryFile(suffix=".json") as report_file:
-        load = subprocess.Popen([sys.executable, str(PROJECT / "tools" / "loadgen.py"), lb_url, "--rate", str(rate),
-                                 "--duration", "3000", "--json", report_file.name, "--quiet"])
-        time.sleep(2)
-        seconds, rc = playbook(path, **extravars)
-        time.sleep(TAIL_SECONDS)
-        load.send_signal(signal.SIGTERM)
-        load.wait(timeout=60)
-        report = json.loads(Path(report_file.name).read_text())
-    return seconds, rc, report
+def must(path, **extravars):
+    seconds, rc = playbook(path, **extravars)
+    if rc != 0:
+        raise Failed(f"{Path(path).name} {extravars} exited with {rc}")
+    return seconds
 
 
 def lab_up(hosts):
@@ -55,41 +66,83 @@ def lab_up(hosts):
         json.dump(spec, spec_file)
         spec_file.flush()
         subprocess.run([sys.executable, str(PROJECT / "lab" / "lab.py"), "up", "--name", LAB, "--spec", spec_file.name,
-                        "--inventory", str(INVENTORY)], check=True, env=ENV, stdout=subprocess.DEVNULL)
+                        "--inventory", str(inventory(LAB))], check=True, env=ENV, stdout=subprocess.DEVNULL)
     lab = json.loads((PROJECT / ".lab" / LAB / "lab.json").read_text())
     return next(f"http://{h['address']}/" for h in lab["hosts"] if "lb" in h["groups"])
+
+
+def upstream_failures(since, until):
+    """Requests in the LB's access log between since and until (epoch) for which a backend failed."""
+    log = subprocess.run(["podman", "exec", f"{LAB}-lb1", "cat", "/var/log/nginx/access.log"], env=ENV, check=True,
+                         capture_output=True, text=True).stdout
+
+    def failed(status):
+        codes = [code.strip() for code in status.replace(":", ",").split(",")]
+        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
+    lines = [json.loads(line) for line in log.splitlines()]
+    return sum(1 for line in lines if since <= float(line["msec"]) <= until and failed(line["upstream_status"]))
+
+
+def measured(lb_url, rate, path, **extravars):
+    """One run from a fresh 1.0.0 fleet: (seconds, rc, requests, failed, upstream failures, failures by status)."""
+    must(PROJECT / "bench" / "reset-rolling.yml")
+    with Load(lb_url, rate) as load:
+        seconds, rc = playbook(path, app_version="1.1.0", **extravars)
+    report = load.report
+    started = report["started_at"]
+    failures = upstream_failures(started, started + report["duration"])
+    reasons = ", ".join(f"{why}: {n}" for why, n in sorted(report["by_status"].items()) if why != "200")
+    return seconds, rc, report["requests"], report["failed"], failures, reasons
+
+
+def row(hosts, batch, name, runs):
+    """A table row over the runs: the wall time's median and range, and the sums of the traffic figures."""
+    times = [run[0] for run in runs]
+    spread = f"{min(times):.1f}-{max(times):.1f}" if len(times) > 1 else "-"
+    return (f"| {hosts} | {batch} | {name} | {len(runs)} | {statistics.median(times):.1f} s | {spread} | "
+            f"{sum(r[2] for r in runs):,} | {sum(r[3] for r in runs):,} | {sum(r[4] for r in runs):,} | "
+            f"{'; '.join(sorted({r[5] for r in runs if r[5]})) or '-'} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, nargs="+", default=[5, 20])
-    parser.add_argument("--batches", nargs="+", default=["1", "25%"])
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=int, default=300)
     args = parser.parse_args()
 
-    rows = []
+    textbook, rolling = PROJECT / "bench" / "textbook-rolling.yml", PROJECT / "playbooks" / "rolling.yml"
+    table = []
     try:
         for hosts in args.hosts:
+            batch = BATCH.get(hosts, "25%")
             lb_url = lab_up(hosts)
-            playbook(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")
-            for batch in args.batches:
-                serial = int(batch) if batch.isdigit() else batch
-                for name, path, knob in (("rolling.yml", PROJECT / "playbooks" / "rolling.yml", "rolling_batch"),
-                                         ("textbook serial", PROJECT / "bench" / "textbook-rolling.yml", "textbook_batch")):
-                    seconds, rc, report = under_load(lb_url, args.rate, path, app_version="1.1.0", **{knob: serial})
-                    reasons = ", ".join(f"{why}: {n}" for why, n in sorted(report["by_status"].items()) if why != "200")
-                    rows.append((hosts, batch, name, seconds, rc, report["requests"], report["failed"], reasons))
-                    print(*rows[-1], flush=True, file=sys.stderr)
-                    playbook(path, app_version="1.0.0", **{knob: serial})  # back to 1.0.0, unmeasured
+            must(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")
+            rows = (("textbook `serial`", textbook, {"textbook_batch": batch}),
+                    ("`rolling.yml` min_healthy 0", rolling, {"rolling_batch": batch, "rolling_min_healthy_seconds": 0}),
+                    ("`rolling.yml` defaults", rolling, {"rolling_batch": batch}))
+            for name, path, extravars in rows:
+                done, failed = [], []
+                for _ in range(args.runs):
+                    run = measured(lb_url, args.rate, path, **extravars)
+                    (done if run[1] == 0 and run[0] is not None else failed).append(run)
+                    print(hosts, batch, name, *run, flush=True, file=sys.stderr)
+                if done:
+                    table.append(row(hosts, batch, name, done))
+                if failed:
+                    rcs = ",".join(str(run[1]) for run in failed)
+                    table.append(row(hosts, batch, f"{name} - did not complete (exit {rcs})",
+                                     [(r[0] or 0.0,) + r[1:] for r in failed]))
+            lab_down(LAB)
     finally:
-        subprocess.run([sys.executable, str(PROJECT / "lab" / "lab.py"), "down", "--name", LAB], env=ENV,
-                       stdout=subprocess.DEVNULL)
+        lab_down(LAB)
 
-    print(f"\n{args.rate} requests/s through the LB, a new connection each, until {TAIL_SECONDS} s after the playbook")
-    print(f"| hosts | batch | playbook | wall time | exit | requests | failed | failures |")
-    print("|---|---|---|---|---|---|---|---|")
-    for hosts, batch, name, seconds, rc, requests, failed, reasons in rows:
-        print(f"| {hosts} | {batch} | {name} | {seconds:.1f} s | {rc} | {requests} | {failed} | {reasons or '-'} |")
+    print(f"\n{args.rate} requests/s through the LB, a new connection each, from 2 s before each playbook until "
+          f"{TAIL_SECONDS} s after it; every run from a fresh 1.0.0 fleet; wall time from ansible-runner's events")
+    print("| hosts | batch | playbook | runs | wall time (median) | range | requests | failed | upstream failures "
+          "(LB log) | failures |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(table))
 
 
 if __name__ == "__main__":
