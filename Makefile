@@ -13,10 +13,12 @@ LAB_BLUE ?= 5
 LAB_GREEN ?= 5
 LAB_LB ?= 1
 LAB_PORT ?= 8080
+# Hosts per colour of each bench-scale row.
+SCALE_HOSTS ?= 5 20 50 100
 ARTIFACT := build/user-api-$(VERSION)-linux-amd64
 GO_SOURCES := $(wildcard app/user-api/*.go) app/user-api/go.mod
 
-.PHONY: help setup build artifacts lab-up lab-down demo test lint sanity ee unit molecule bench-rolling bench-bluegreen bench-canary clean
+.PHONY: help setup build artifacts lab-up lab-down demo test lint sanity ee unit molecule bench-rolling bench-bluegreen bench-canary bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -76,6 +78,9 @@ bench-bluegreen: artifacts ## blue-green switch and rollback times under load, 5
 
 bench-canary: artifacts ## a bad and a healthy canary under load, 5+5 hosts (own lab)
 	python bench/canary.py
+
+bench-scale: artifacts ## rolling 10%/25%, blue-green, canary at SCALE_HOSTS hosts per colour + 2 LBs, under load (own lab)
+	python bench/scale.py $(SCALE_HOSTS)
 
 clean: lab-down ## lab-down, and remove build/ and .venv
 	rm -rf build .venv

@@ -81,3 +81,24 @@ class Load:
             if self._process.poll() is None:
                 self._process.kill()
             self._file.close()
+
+
+def lb_log_size(container, path="/var/log/nginx/access.log"):
+    """Bytes in the LB's access log now (an offset for lb_log)."""
+    return int(subprocess.run(["podman", "exec", container, "stat", "-c", "%s", path], env=ENV, check=True,
+                              capture_output=True, text=True).stdout)
+
+
+def lb_log(container, offset, path="/var/log/nginx/access.log"):
+    """The LB's access log lines (parsed JSON) from byte `offset` on."""
+    text = subprocess.run(["podman", "exec", container, "tail", "-c", f"+{offset + 1}", path], env=ENV, check=True,
+                          capture_output=True, text=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def upstream_failures(lines):
+    """Requests for which a backend failed and Nginx tried another (or answered 5xx): a user's 200 hides these."""
+    def failed(status):
+        codes = [code.strip() for code in status.replace(":", ",").split(",")]
+        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
+    return sum(1 for line in lines if failed(line["upstream_status"]))
