@@ -58,8 +58,6 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
-  action:
-    support: full
   check_mode:
     support: full
     details: Check mode takes, renews and releases nothing.
