@@ -57,8 +57,13 @@ class ActionModule(ActionBase):
         return [fleet.Host(name=name, address=str(self._hostvar(name, args["address_var"], "")),
                            running=self._hostvar(name, "release_running_version", "") or "",
                            previous=self._hostvar(name, "release_previous_version", "") or "",
-                           rolled_back=bool(self._hostvar(name, "release_rolled_back", False)))
+                           rolled_back=bool(self._hostvar(name, "release_rolled_back", False)),
+                           unreachable=name in self._lost_hosts())
                 for name in names]
+
+    def _lost_hosts(self):
+        """Hosts of this play that dropped out of it (unreachable, or a read failed) before the decision."""
+        return set(self._vars.get("ansible_play_hosts_all", [])) - set(self._vars.get("ansible_play_hosts", []))
 
     def _lb_servers(self, args):
         lbs = args["lb_hosts"] or self._vars["groups"].get("lb", [])

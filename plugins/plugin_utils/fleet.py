@@ -29,6 +29,7 @@ class Host:
     running: str = ""
     previous: str = ""
     rolled_back: bool = False
+    unreachable: bool = False  # what it runs could not be read in this run (SSH failed, or the read did)
 
 
 def live_hosts(hosts, lb_servers):

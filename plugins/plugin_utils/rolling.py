@@ -43,6 +43,11 @@ def plan(hosts, lb_servers, options, now):
         raise fleet.Refusal(f"No live set could be read from {', '.join(unread)} (unreachable, or no upstream yet: "
                             "run playbooks/site.yml first). Nothing was changed.")
     live = fleet.live_hosts(hosts, lb_servers)
+    unreachable = [host.name for host in live if host.unreachable]
+    if unreachable:
+        raise fleet.Refusal(f"Live host {', '.join(unreachable)} could not be reached: what it runs is unknown and it "
+                            "could not be replaced. Fix SSH to it (or take it out of the LB and the inventory) and "
+                            "run again. Nothing was changed.")
     floor = fleet.in_service_floor(options.get("min_in_service", 1), len(live))
     widest = max(fleet.batch_sizes(spec, len(live)), default=0)
     if live and len(live) - widest < floor:

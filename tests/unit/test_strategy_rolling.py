@@ -125,6 +125,10 @@ def test_plan(case, hosts, lb, options, expected):
     ("bad floor", FIVE, LB, {"version": "1.1.0", "min_in_service": "most"},
      "rolling_min_in_service='most' is not a count of hosts (1) or a percentage (50%)"),
     ("batch zero", FIVE, LB, {"version": "1.1.0", "batch": 0}, "rolling_batch=0 must be at least 1 host"),
+    ("an unreachable live host", FIVE[:2] + [fleet.Host("app3", "10.0.0.3:8000", unreachable=True)] + FIVE[3:], LB,
+     {"version": "1.1.0"}, "Live host app3 could not be reached: what it runs is unknown"),
+    ("unreachable hosts", [fleet.Host(h.name, h.address, unreachable=True) for h in FIVE[:2]] + FIVE[2:], LB,
+     {"version": "1.1.0"}, "Live host app1, app2 could not be reached"),
     ("unknown failure policy", FIVE, LB, {"version": "1.1.0", "on_failure": "undo"},
      "rolling_on_failure='undo' must be one of stop, rollback"),
 ])
