@@ -1,112 +1,186 @@
 #!/usr/bin/env python3
-"""Benchmark (not a test): how fast bluegreen.yml switches and rolls back, as users see it.
+"""Benchmark (not a test): how fast bluegreen.yml switches and rolls back, as users see it, on two LBs.
 
-On its own lab (bench-bg: 5 blue + 5 green app hosts + 1 LB), after site.yml has made blue live on 1.0.0,
-each round deploys 1.1.0 (switch to green) and then rolls back (switch to blue) while tools/loadgen.py sends
-300 requests/s through the LB, each on a new connection, until 10 s after each playbook ends. Per switch it
-prints:
-  - switch time: from the start of the switch task (its banner in the playbook's output) until 100% of the
-    answers come from the new version (the start of the first request after the last one the old version
-    answered), as measured by the load generator;
-  - the switch time the playbook itself reports (switch task start -> every LB answered only the new version);
-  - the playbook's wall time (for the rollback, what an operator waits for) and the failed requests.
+On its own lab (bench-bg: 5 blue + 5 green app hosts + 2 LBs), each round starts from the same state - blue live
+on 1.0.0 on both LBs, green idle on 1.0.0 with nothing of 1.1.0 on it (put back, then checked) - and runs, through
+ansible-runner, while tools/loadgen.py sends RATE requests/s through each LB (each on a new connection) until
+10 s after each playbook:
+  deploy      bluegreen.yml -e app_version=1.1.0 (install on green, smoke-test, switch)
+  break-glass bluegreen.yml -e bluegreen_action=rollback (reads only the LBs, switches back)
+  (re-deploy  bluegreen.yml -e app_version=1.1.0 again, 1.1.0 now installed: the start of the next row)
+  full checks bluegreen.yml -e bluegreen_action=rollback -e bluegreen_rollback_full_checks=true
+Per run: the playbook's wall time (runner events: playbook start -> stats); the switch time, per LB, from the
+switch task's start (its runner event) until every answer through that LB came from the other version (the LB's
+access log: the end of the last request an old-colour backend answered); the spread between the two LBs (those
+two moments, and the switch task's end on each LB in the runner's events); failed requests (load generators);
+upstream failures in the LBs' logs. Every playbook's return code is checked; a run that did not complete is a row
+of its own and stays out of the medians.
 
-    .venv/bin/python bench/bluegreen.py [--rounds 3] [--rate 300]
+    .venv/bin/python bench/bluegreen.py [--rounds 3] [--rate 150]
 
-It makes its own lab (bench-bg) and removes it at the end. Needs `make artifacts`. The first deploy copies the
-1.1.0 binary to the green hosts; later rounds find it installed, as a roll-forward after a rollback does.
+It makes its own lab (bench-bg) and removes it at the end. Needs `make artifacts`.
 """
 
 import argparse
 import json
-import re
-import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
-from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, lab_up, lb_url
+from common import (ENV, TAIL_SECONDS, Loads, addresses, answered_by, lab_down, lab_up, lb_log, lb_log_size, lb_urls,
+                    median_range, run_playbook, upstream_failures)
 
 LAB = "bench-bg"
-INVENTORY = inventory(LAB)
-SWITCH_BANNER = "TASK [fleet.deployer.nginx_lb : Make the new live set the upstream's only servers, on every load balancer]"
-REPORTED_SWITCH = re.compile(r"switch: ([0-9.]+) s from the start of the switch")
+NEW, OLD = "1.1.0", "1.0.0"
+SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
+KINDS = {
+    "deploy": ("deploy 1.1.0 to green, switch", NEW, {"app_version": NEW}),
+    "break-glass": ("break-glass rollback", OLD, {"bluegreen_action": "rollback"}),
+    "redeploy": ("re-deploy 1.1.0 (installed), switch", NEW, {"app_version": NEW}),
+    "full": ("rollback with the full checks", OLD, {"bluegreen_action": "rollback",
+                                                    "bluegreen_rollback_full_checks": True}),
+}
 
 
-def playbook(path, **extravars):
-    """Runs ansible-playbook on the bench lab, timing each output line as it arrives.
-    Returns (started, ended, epoch the switch task started or None, switch seconds it reported or None, rc)."""
-    started = time.time()
-    switch_started = reported = None
-    with subprocess.Popen(["ansible-playbook", "-i", str(INVENTORY), str(path), "-e", json.dumps(extravars)],
-                          cwd=PROJECT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as run:
-        for line in run.stdout:
-            if line.startswith(SWITCH_BANNER) and switch_started is None:
-                switch_started = time.time()
-            match = REPORTED_SWITCH.search(line)
-            if match:
-                reported = float(match.group(1))
-    return started, time.time(), switch_started, reported, run.returncode
+class BenchError(Exception):
+    pass
 
 
-def seen_switch(report, since, new_version):
-    """Seconds from `since` until every request started from then on was answered by new_version, or None."""
-    rows = [(report["started_at"] + t, version) for t, _, version, _ in report["responses"]
-            if report["started_at"] + t >= since]
-    last_other = max((i for i, (_, version) in enumerate(rows) if version != new_version), default=-1)
-    if last_other + 1 >= len(rows):
-        return None
-    return rows[last_other + 1][0] - since
+def playbook(name, **extravars):
+    run = run_playbook(LAB, name, **extravars)
+    if run.rc != 0:
+        raise BenchError(f"{name} {extravars} failed: rc={run.rc}, {run.status}: {run.failures()}")
+    return run
 
 
-def switch_under_load(url, rate, label, new_version, **extravars):
-    """One bluegreen.yml run under load; returns its table row."""
-    with Load(url, rate) as load:
-        started, ended, switch_started, reported, rc = playbook(PROJECT / "playbooks" / "bluegreen.yml", **extravars)
-    report = load.report
-    if rc != 0 or switch_started is None:
-        sys.exit(f"bench: {label} failed (rc={rc}); run it by hand on the lab {LAB} to see why")
-    return {"run": label, "switch_s": seen_switch(report, switch_started, new_version), "reported_s": reported,
-            "wall_s": ended - started, "requests": report["requests"], "failed": report["failed"],
-            "rate": report["achieved_rate"]}
+def answers(url, count=20):
+    """{(host, version)} of `count` requests on new connections."""
+    seen = set()
+    for _ in range(count):
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Connection": "close"}), timeout=5) as answer:
+            body = json.loads(answer.read())
+        seen.add((body["host"], body["version"]))
+    return seen
 
 
-def cell(value, digits=2):
-    return "-" if value is None else f"{value:.{digits}f}"
+def podman(*command):
+    result = subprocess.run(["podman", *command], env=ENV, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BenchError(f"podman {' '.join(command)}: rc={result.returncode}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def start_state(lab):
+    """Blue live on 1.0.0 on every LB; green idle on 1.0.0 without the 1.1.0 release: put back, then checked."""
+    blue = {host["name"] for host in lab["hosts"] if "blue" in host["groups"]}
+    green = [host for host in lab["hosts"] if "green" in host["groups"]]
+
+    def blue_live():
+        return all(answers(url) <= {(name, OLD) for name in blue} for url in lb_urls(lab).values())
+
+    if not blue_live():
+        playbook("bluegreen.yml", bluegreen_action="rollback")
+    playbook("site.yml", app_version=OLD)  # green (idle) back on 1.0.0; the live colour is left alone
+    for host in green:
+        podman("exec", f"{LAB}-{host['name']}", "rm", "-rf", f"/opt/user-api/releases/{NEW}")
+    seen = {answers(f"http://{host['address']}:8000/", 1).pop() for host in green}
+    if not blue_live() or {version for _, version in seen} != {OLD}:
+        raise BenchError(f"not the start state: green answers {sorted(seen)}, LBs {[answers(u) for u in lb_urls(lab).values()]}")
+
+
+def switched_at(lines, old_backends, since):
+    """When the last request an old backend answered ended (LB log `msec`) after `since`; None if none did."""
+    ends = [float(line["msec"]) for line in lines if float(line["msec"]) >= since and answered_by(line) in old_backends]
+    return max(ends, default=None)
+
+
+def measured(lab, rate, kind):
+    """One run under load through every LB; its row (with `incomplete` saying why, if it did not complete)."""
+    label, version, extravars = KINDS[kind]
+    lbs = lb_urls(lab)
+    offsets = {lb: lb_log_size(f"{LAB}-{lb}") for lb in lbs}
+    with Loads(list(lbs.values()), rate) as loads:
+        run = run_playbook(LAB, "bluegreen.yml", **extravars)
+    lines = {lb: lb_log(f"{LAB}-{lb}", offsets[lb]) for lb in lbs}
+    reports = [load.report for load in loads.loads]
+    row = {"kind": kind, "label": label, "wall": run.wall(), "requests": sum(r["requests"] for r in reports),
+           "failed": sum(r["failed"] for r in reports), "rate": sum(r["achieved_rate"] for r in reports),
+           "upstream": sum(upstream_failures(found) for found in lines.values())}
+    old_colour = "green" if version == OLD else "blue"
+    old_backends = {f"{address}:8000" for address in addresses(lab, old_colour)}
+    started = run.times("playbook_on_task_start", SWITCH_TASK)
+    ended = run.host_times("runner_on_ok", SWITCH_TASK)
+    if run.rc != 0 or not started or sorted(ended) != sorted(lbs):
+        row["incomplete"] = f"rc={run.rc}, {run.status}, switch ended on {sorted(ended)}: {run.failures()[:300]}"
+        return row
+    per_lb = {lb: switched_at(lines[lb], old_backends, started[0]) for lb in lbs}
+    if None in per_lb.values():
+        row["incomplete"] = f"no answer from {old_colour} after the switch task started in an LB's log: {per_lb}"
+        return row
+    row.update(switch=max(per_lb.values()) - started[0], per_lb={lb: t - started[0] for lb, t in per_lb.items()},
+               spread=max(per_lb.values()) - min(per_lb.values()),
+               task_spread=max(ended.values()) - min(ended.values()))
+    return row
+
+
+def print_table(rows, rate, rounds, seconds):
+    lbs = sorted({lb for row in rows for lb in row.get("per_lb", {})})
+    print(f"\nbluegreen.yml on 5 blue + 5 green hosts + {len(lbs)} LBs, {rate} requests/s through each LB (new "
+          f"connection each) until {TAIL_SECONDS} s after each playbook; each round from blue live on {OLD}, green "
+          f"on {OLD} without {NEW}")
+    print("\n| run | playbook wall time | switch (task start -> every answer new) | per LB | spread between LBs "
+          "(LB logs; switch task ends) | requests | failed | upstream failures |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        if "incomplete" in row:
+            print(f"| {row['label']}: DID NOT COMPLETE | {row['incomplete']} | | | | {row['requests']:,} | "
+                  f"{row['failed']} | {row['upstream']} |")
+            continue
+        per_lb = ", ".join(f"{lb} {row['per_lb'][lb]:.2f} s" for lb in lbs)
+        print(f"| {row['label']} | {row['wall']:.2f} s | {row['switch']:.2f} s | {per_lb} | {row['spread']:.3f} s; "
+              f"{row['task_spread']:.3f} s | {row['requests']:,} | {row['failed']} | {row['upstream']} |")
+    print(f"\nmedian and range of {rounds} runs (complete runs only)\n")
+    print("| run | complete | playbook wall time | switch | spread between LBs (LB logs) | failed / requests | "
+          "upstream failures |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, (label, _, _) in KINDS.items():
+        picked = [row for row in rows if row["kind"] == kind]
+        done = [row for row in picked if "incomplete" not in row]
+        wall = median_range([row["wall"] for row in done], " s")
+        switch = median_range([row["switch"] for row in done], " s")
+        spread = median_range([row["spread"] for row in done], " s", 3)
+        print(f"| {label} | {len(done)} of {len(picked)} | {wall[0]} ({wall[1]}) | {switch[0]} ({switch[1]}) | "
+              f"{spread[0]} ({spread[1]}) | {sum(r['failed'] for r in picked)} / {sum(r['requests'] for r in picked):,} "
+              f"| {sum(r['upstream'] for r in picked)} |")
+    print(f"\nwhole bench: {seconds / 60:.1f} min")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="deploy + rollback pairs (default 3)")
-    parser.add_argument("--rate", type=int, default=300, help="requests/s through the LB (default 300)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each row (default 3)")
+    parser.add_argument("--rate", type=int, default=150, help="requests/s through each LB (default 150: 300 in all)")
     args = parser.parse_args()
 
-    rows = []
+    began = time.monotonic()
+    rows, failure = [], None
     try:
-        url = lb_url(lab_up(LAB))
-        if playbook(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")[-1] != 0:
-            sys.exit("bench: site.yml failed")
-        for round_ in range(1, args.rounds + 1):
-            rows.append(switch_under_load(url, args.rate, f"{round_}: deploy 1.1.0 (to green)", "1.1.0",
-                                          app_version="1.1.0"))
-            rows.append(switch_under_load(url, args.rate, f"{round_}: rollback (to blue)", "1.0.0",
-                                          bluegreen_action="rollback"))
+        lab = lab_up(LAB, lb=2)
+        playbook("site.yml", app_version=OLD)
+        for number in range(1, args.rounds + 1):
+            start_state(lab)
+            for kind in KINDS:
+                rows.append(measured(lab, args.rate, kind))
+                print(f"bench: round {number}: {rows[-1]}", file=sys.stderr, flush=True)
+                if "incomplete" in rows[-1]:
+                    break  # the next row needs this one's end state: the next round starts afresh
+    except (BenchError, RuntimeError, subprocess.CalledProcessError) as error:
+        failure = f"bench: stopped: {error}"
     finally:
         lab_down(LAB)
-
-    print(f"bluegreen.yml on 5 blue + 5 green hosts + 1 LB, {args.rate} requests/s through the LB (new connection "
-          f"each), until {TAIL_SECONDS} s after each playbook")
-    print(f"{'run':<28} {'switch (users)':>14} {'switch (playbook)':>17} {'wall time':>9} {'requests':>8} "
-          f"{'failed':>6} {'req/s':>6}")
-    for row in rows:
-        print(f"{row['run']:<28} {cell(row['switch_s']) + ' s':>14} {cell(row['reported_s']) + ' s':>17} "
-              f"{cell(row['wall_s'], 1) + ' s':>9} {row['requests']:>8} {row['failed']:>6} {row['rate']:>6.0f}")
-    for kind in ("deploy", "rollback"):
-        picked = [row for row in rows if kind in row["run"]]
-        switches = [row["switch_s"] for row in picked if row["switch_s"] is not None]
-        print(f"median {kind}: switch {cell(statistics.median(switches) if switches else None)} s (users), "
-              f"wall time {statistics.median(row['wall_s'] for row in picked):.1f} s, "
-              f"failed requests {sum(row['failed'] for row in picked)}")
+    print_table(rows, args.rate, args.rounds, time.monotonic() - began)
+    if failure:
+        sys.exit(failure)
 
 
 if __name__ == "__main__":

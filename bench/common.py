@@ -9,12 +9,17 @@
 
 import json
 import os
+import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+import ansible_runner
 
 PROJECT = Path(__file__).resolve().parent.parent
 TAIL_SECONDS = 10  # load goes on after the measured work: Nginx's passive checks act late
@@ -52,6 +57,62 @@ def lb_url(lab):
     return f"http://{addresses(lab, 'lb')[0]}/"
 
 
+def lb_urls(lab):
+    """{lb name: its URL} of every LB of the lab."""
+    return {host["name"]: f"http://{host['address']}/" for host in lab["hosts"] if "lb" in host["groups"]}
+
+
+def epoch(event):
+    """An ansible-runner event's time (`created`, UTC) as an epoch."""
+    moment = datetime.fromisoformat(event["created"])
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+class Run:
+    """A finished playbook run through ansible-runner: rc, status and events (kept after its folder is gone)."""
+
+    def __init__(self, name, runner):
+        self.name, self.rc, self.status, self.events = name, runner.rc, runner.status, list(runner.events)
+
+    def times(self, kind, task=None):
+        """Epochs of the events of this kind (of the task called `task`, if given), in order."""
+        return [epoch(event) for event in self.events
+                if event["event"] == kind and (task is None or event["event_data"].get("task") == task)]
+
+    def host_times(self, kind, task):
+        """{host: epoch} of the events of this kind of the task called `task` (the last one per host)."""
+        return {event["event_data"]["host"]: epoch(event) for event in self.events
+                if event["event"] == kind and event["event_data"].get("task") == task}
+
+    def wall(self):
+        """From the playbook's start to its stats, as the runner's events saw them (None if either is missing)."""
+        start, stats = self.times("playbook_on_start"), self.times("playbook_on_stats")
+        return stats[-1] - start[0] if start and stats else None
+
+    def failures(self):
+        return "; ".join(event["event_data"]["res"].get("msg", "") for event in self.events
+                         if event["event"] == "runner_on_failed" and not event["event_data"].get("ignore_errors"))
+
+
+def run_playbook(lab_name, name, **extravars):
+    """Runs playbooks/NAME on lab LAB_NAME with ansible-runner, each run in a folder of its own; returns a Run."""
+    with tempfile.TemporaryDirectory(prefix=f"{lab_name}-runner-") as folder:
+        runner = ansible_runner.run(private_data_dir=folder, project_dir=str(PROJECT),
+                                    playbook=str(PROJECT / "playbooks" / name), inventory=str(inventory(lab_name)),
+                                    extravars=extravars, quiet=True,
+                                    envvars={"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"], "PATH": ENV["PATH"]})
+        return Run(name, runner)
+
+
+def median_range(values, unit="", digits=2):
+    """('median unit', 'min to max unit') of the values; ('-', '-') when there are none."""
+    values = sorted(value for value in values if value is not None)
+    if not values:
+        return "-", "-"
+    return (f"{statistics.median(values):,.{digits}f}{unit}",
+            f"{values[0]:,.{digits}f} to {values[-1]:,.{digits}f}{unit}")
+
+
 class Load:
     """tools/loadgen.py at `rate` requests/s through `url`, each on a new connection, from LEAD_SECONDS before the
     with-block until TAIL_SECONDS after it; then .report holds its JSON report."""
@@ -59,21 +120,18 @@ class Load:
     def __init__(self, url, rate):
         self.url, self.rate, self.report = url, rate, None
 
-    def __enter__(self):
+    def start(self):
         self._file = tempfile.NamedTemporaryFile(suffix=".json")
         self._process = subprocess.Popen([sys.executable, str(PROJECT / "tools" / "loadgen.py"), self.url,
                                           "--rate", str(self.rate), "--duration", "3000",
                                           "--json", self._file.name, "--quiet"])
-        time.sleep(LEAD_SECONDS)
-        return self
 
-    def __exit__(self, kind, *_):
+    def stop(self, keep):
+        """Ends the load; with keep, checks its exit code and reads its report."""
         try:
-            if kind is None:
-                time.sleep(TAIL_SECONDS)
             self._process.send_signal(signal.SIGTERM)
             rc = self._process.wait(timeout=60)
-            if kind is None:
+            if keep:
                 if rc != 0:
                     raise RuntimeError(f"bench: tools/loadgen.py exited with {rc}")
                 self.report = json.loads(Path(self._file.name).read_text())
@@ -81,6 +139,41 @@ class Load:
             if self._process.poll() is None:
                 self._process.kill()
             self._file.close()
+
+    def __enter__(self):
+        self.start()
+        time.sleep(LEAD_SECONDS)
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            time.sleep(TAIL_SECONDS)
+        self.stop(keep=kind is None)
+
+
+class Loads:
+    """Load through several URLs at once (each at `rate`), with one lead and one tail: .loads[i].report."""
+
+    def __init__(self, urls, rate):
+        self.loads = [Load(url, rate) for url in urls]
+
+    def __enter__(self):
+        for load in self.loads:
+            load.start()
+        time.sleep(LEAD_SECONDS)
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            time.sleep(TAIL_SECONDS)
+        errors = []
+        for load in self.loads:
+            try:
+                load.stop(keep=kind is None)
+            except RuntimeError as error:
+                errors.append(str(error))
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
 
 def lb_log_size(container, path="/var/log/nginx/access.log"):
@@ -102,3 +195,12 @@ def upstream_failures(lines):
         codes = [code.strip() for code in status.replace(":", ",").split(",")]
         return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
     return sum(1 for line in lines if failed(line["upstream_status"]))
+
+
+_ATTEMPTS = re.compile(r", | : ")  # Nginx: attempts within an upstream, then between upstreams
+
+
+def answered_by(line):
+    """The backend (host:port) that gave the request's answer (the last one Nginx tried), or None."""
+    tried = [address for address in _ATTEMPTS.split(line.get("upstream") or "") if address not in ("", "-")]
+    return tried[-1] if tried else None
