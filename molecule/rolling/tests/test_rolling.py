@@ -1,7 +1,8 @@
 """rolling.yml / rollback.yml on 5 live hosts, under 300 requests/s on new connections, measured until 10 s
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
-from conftest import answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs, under_load
+from conftest import (answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs,
+                      under_load)
 from loadgen import version_share  # tools/, on the path through conftest
 
 APPS = [f"app{i}" for i in range(1, 6)]
