@@ -69,3 +69,42 @@ def test_failing_version_stops_after_the_first_batch(load, playbook, lb_url, fle
     after = main_pids(fleet_host)
     assert after["app1"] != before["app1"]
     assert {app: after[app] for app in APPS[1:]} == {app: before[app] for app in APPS[1:]}
+
+
+def test_rollback_policy_puts_every_host_back_after_a_failed_second_batch(load, playbook, lb_url, fleet_host,
+                                                                           tmp_path):
+    """rolling_on_failure=rollback: batch 1 (app1) is replaced; in batch 2 (app2, app3) app3's 1.1.0 never gets
+    healthy (a host variable of this run's inventory), so the rollout stops and app1 and app2 - the hosts it
+    updated - go back to 1.0.0, batch by batch, under load."""
+    import shutil
+
+    from conftest import LAB_DIR
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(LAB_DIR / "inventory", inventory)
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    (inventory / "host_vars" / "app3.yml").write_text('release_environment: {USER_API_FAULT_HEALTH: "true"}\n')
+    runner, report, _ = under_load(load, playbook, "rolling.yml", inventory=str(inventory), app_version="1.1.0",
+                                   rolling_batch=[1, 2], rolling_on_failure="rollback", release_health_timeout=5)
+    assert runner.rc != 0
+    text = report_text(runner)
+    assert "STOPPED after batch app2, app3: app3 failed (1 of 2" in text, text
+    assert "rolling_on_failure=rollback rolled app1, app2 back to the release each ran before" in text, text
+    assert task_runs(runner, "Record that the host was rolled back") == 2
+    assert_nothing_dropped(report, MIN_LOAD_SECONDS)
+    assert answers(lb_url, 25) == {app: "1.0.0" for app in APPS}
+    assert {app: fleet_host(app).file("/opt/user-api/current").linked_to for app in APPS} == \
+        {app: "/opt/user-api/releases/1.0.0" for app in APPS}
+    lb = fleet_host("lb1")
+    assert lb.run("nginx -t").rc == 0
+    servers = [line.strip() for line in lb.check_output("cat /etc/nginx/upstreams/user-api.conf").splitlines()
+               if line.strip().startswith("server ")]
+    assert len(servers) == len(APPS) and not [line for line in servers if " down" in line], servers
+
+
+def test_unknown_failure_policy_is_refused_before_any_change(playbook, fleet_host):
+    before = main_pids(fleet_host)
+    runner = playbook("rolling.yml", app_version="1.1.0", rolling_on_failure="undo")
+    assert runner.rc != 0
+    assert any("rolling_on_failure='undo' must be one of stop, rollback" in m for m in failure_messages(runner))
+    assert set(changed_hosts(runner)) & set(APPS) == set() and main_pids(fleet_host) == before
