@@ -274,3 +274,98 @@ def test_start_makes_the_rollback_possible_again(playbook, hosts, lab):
     runner = playbook("bluegreen.yml", bluegreen_action="rollback")
     assert runner.rc == 0, failure_messages(runner)
     assert through_every_lb(lab) == every_lb_sends_to(BLUE, "1.0.0")
+
+
+# ---- break-glass rollback, every LB at once, the smoke test as one task on the LB (issue 12) ----------------------
+
+PROBE_TASK = "Ask every app host's health check from this load balancer, all at once"
+SMOKE_TASK = "Ask every idle host from the load balancer, in one task there - health, smoke request, version"
+
+
+def epoch(event):
+    return datetime.fromisoformat(event["created"]).timestamp()
+
+
+def host_events(runner, kind, task):
+    """{host: epoch} of the events of this kind (runner_on_start, runner_on_ok, ...) of the task called `task`."""
+    return {event["event_data"]["host"]: epoch(event) for event in runner.events
+            if event["event"] == kind and event["event_data"].get("task") == task}
+
+
+def results(runner, task):
+    return [event["event_data"]["res"] for event in runner.events
+            if event["event"] == "runner_on_ok" and event["event_data"].get("task") == task]
+
+
+def contacted(runner):
+    """Every host the run tried, whatever came of it."""
+    return set().union(*runner.stats.values())
+
+
+def test_deploy_smoke_tests_every_idle_host_in_one_task_on_the_lb(load, playbook, lab):
+    runner, report, _ = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0")
+    assert runner.rc == 0, failure_messages(runner)
+    assert_nothing_dropped(report, TAIL_SECONDS + 5)
+    # one task (one result) asked every idle host - not one SSH session per idle host delegated to the LB
+    smoke = results(runner, SMOKE_TASK)
+    assert len(smoke) == 1 and sorted(smoke[0]["answers"]) == GREEN, smoke
+    assert all(answer["health"] == 200 and answer["request"] == 200 and answer["version"] == "1.1.0"
+               for answer in smoke[0]["answers"].values()), smoke[0]["answers"]
+    assert through_every_lb(lab) == every_lb_sends_to(GREEN, "1.1.0")
+
+
+def test_break_glass_rollback_reads_only_the_lbs_and_switches_them_at_once(load, playbook, lab, upstreams,
+                                                                           original_upstreams):
+    runner, report, returned = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback")
+    assert runner.rc == 0, failure_messages(runner)
+    assert_nothing_dropped(report, TAIL_SECONDS + 2)
+    # no app host was contacted: the LBs asked their health, one task on each
+    assert contacted(runner) == {"localhost", *LBS}, runner.stats
+    assert sorted(host_events(runner, "runner_on_ok", PROBE_TASK)) == LBS
+    # the LBs switched at once: each had started its switch (nginx -t, reload) before either had finished
+    started = host_events(runner, "runner_on_start", SWITCH_TASK)
+    ended = host_events(runner, "runner_on_ok", SWITCH_TASK)
+    assert sorted(started) == sorted(ended) == LBS
+    assert max(started.values()) < min(ended.values()), (started, ended)
+    stats = [epoch(e) for e in runner.events if e["event"] in ("playbook_on_start", "playbook_on_stats")]
+    print(f"break-glass rollback: playbook {max(stats) - min(stats):.2f} s; switch ended on lb1 and lb2 "
+          f"{abs(ended['lb1'] - ended['lb2']):.3f} s apart")
+    assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.1.0"}
+    assert set(versions_started(report, after=returned)) == {"1.0.0"}
+    assert upstreams() == original_upstreams
+    assert through_every_lb(lab) == every_lb_sends_to(BLUE, "1.0.0")
+
+
+def test_break_glass_rollback_stops_when_a_host_of_the_previous_colour_does_not_answer(playbook, hosts, lab,
+                                                                                      upstreams):
+    assert playbook("bluegreen.yml", app_version="1.1.0").rc == 0  # green live, blue idle
+    switched = upstreams()
+    hosts["blue2"].run_test("systemctl stop user-api")
+    try:
+        runner = playbook("bluegreen.yml", bluegreen_action="rollback")
+    finally:
+        hosts["blue2"].run_test("systemctl start user-api")
+    assert runner.rc != 0
+    assert any(text.startswith("Stopped before the switch: Check that every idle host passed its smoke test: 1 of 3 "
+                               "blue hosts failed - blue2: Ask the health check from lb1, lb2: health: ") and
+               "Connection refused - stopped or retired? -e bluegreen_action=start" in text and
+               "every LB still sends all traffic to green (1.1.0)" in text
+               for text in failure_messages(runner)), failure_messages(runner)
+    assert contacted(runner) == {"localhost", *LBS}, runner.stats
+    assert upstreams() == switched
+    assert through_every_lb(lab) == every_lb_sends_to(GREEN, "1.1.0")
+
+
+def test_rollback_with_the_full_checks_reads_every_host_and_smoke_tests_in_one_task(load, playbook, lab, upstreams,
+                                                                                   original_upstreams):
+    runner, report, _ = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback",
+                                   bluegreen_rollback_full_checks=True)
+    assert runner.rc == 0, failure_messages(runner)
+    assert_nothing_dropped(report, TAIL_SECONDS + 2)
+    assert contacted(runner) == {"localhost", *LBS, *BLUE, *GREEN}
+    assert task_runs(runner, PROBE_TASK) == 0
+    smoke = results(runner, SMOKE_TASK)
+    assert len(smoke) == 1 and {name: a["version"] for name, a in smoke[0]["answers"].items()} == \
+        {host: "1.0.0" for host in BLUE}
+    assert upstreams() == original_upstreams
+    assert through_every_lb(lab) == every_lb_sends_to(BLUE, "1.0.0")
