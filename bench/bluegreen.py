@@ -22,13 +22,11 @@ It makes its own lab (bench-bg) and removes it at the end. Needs `make artifacts
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 
-from common import (ENV, TAIL_SECONDS, Loads, addresses, answered_by, lab_down, lab_up, lb_log, lb_log_size, lb_urls,
+from common import (ENV, TAIL_SECONDS, Loads, addresses, answered_by, answers, lab_down, lab_up, lb_log, lb_log_size, lb_urls,
                     median_range, run_playbook, upstream_failures)
 
 LAB = "bench-bg"
@@ -52,16 +50,6 @@ def playbook(name, **extravars):
     if run.rc != 0:
         raise BenchError(f"{name} {extravars} failed: rc={run.rc}, {run.status}: {run.failures()}")
     return run
-
-
-def answers(url, count=20):
-    """{(host, version)} of `count` requests on new connections."""
-    seen = set()
-    for _ in range(count):
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"Connection": "close"}), timeout=5) as answer:
-            body = json.loads(answer.read())
-        seen.add((body["host"], body["version"]))
-    return seen
 
 
 def podman(*command):

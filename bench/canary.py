@@ -35,12 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timezone
 
 import ansible_runner
 
-from common import ENV, PROJECT, TAIL_SECONDS, Load, addresses, inventory, lab_down, lab_up, lb_url
+from common import ENV, PROJECT, TAIL_SECONDS, Load, addresses, answers, inventory, lab_down, lab_up, lb_url
 
 LAB = "bench-canary"
 LB_CONTAINER = f"{LAB}-lb1"
@@ -142,17 +141,6 @@ def answered_by(line):
 def upstream_failures(lines, excluded=frozenset()):
     """Requests with a failed attempt on a backend not in `excluded` (a user's 200 after a retry hides it)."""
     return sum(1 for line in lines if any(failed and address not in excluded for address, failed in attempts(line)))
-
-
-def answers(url, count=30):
-    """{(host, version)} of `count` requests through the LB, each on a new connection."""
-    seen = set()
-    for _ in range(count):
-        request = urllib.request.Request(url, headers={"Connection": "close"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            body = json.loads(response.read())
-        seen.add((body["host"], body["version"]))
-    return seen
 
 
 def start_state(lab):

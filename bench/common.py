@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,6 +52,17 @@ def lab_down(name):
 
 def addresses(lab, group):
     return [host["address"] for host in lab["hosts"] if group in host["groups"]]
+
+
+def answers(url, count=20):
+    """{(host, version)} of `count` requests through `url`, each on a new connection."""
+    seen = set()
+    for _ in range(count):
+        request = urllib.request.Request(url, headers={"Connection": "close"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.loads(response.read())
+        seen.add((body["host"], body["version"]))
+    return seen
 
 
 def lb_url(lab):

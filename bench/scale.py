@@ -25,21 +25,19 @@ One run per row (at 100 hosts a row takes minutes). The lab is removed at the en
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
 import ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, lab_up, lb_log, lb_log_size,  # noqa: E402
+from common import (ENV, PROJECT, TAIL_SECONDS, Load, answers, inventory, lab_down, lab_up, lb_log, lb_log_size,  # noqa: E402
                     lb_url, upstream_failures)
 
 LAB = "bench-scale"
@@ -141,17 +139,6 @@ def batch_seconds(events):
         return []
     marks = [starts[0]] + verdicts
     return [later - earlier for earlier, later in zip(marks, marks[1:])]
-
-
-def answers(url, count):
-    """{(host, version)} of `count` requests through the LB, each on a new connection."""
-    seen = set()
-    for _ in range(count):
-        request = urllib.request.Request(url, headers={"Connection": "close"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            body = json.loads(response.read())
-        seen.add((body["host"], body["version"]))
-    return seen
 
 
 def start_state(lab):
