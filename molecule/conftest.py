@@ -183,9 +183,14 @@ def assert_nothing_dropped(report, min_seconds=0, failed_share=0.0, failing_back
     lines = lb_log(lb_of(report), started)
     failures = [line for line in upstream_failures(lines) if line["upstream"] not in failing_backends]
     sent = Counter(int(t) for t, *_ in report["responses"])
-    print(f"load: {report['requests']} requests in {report['duration']:.1f} s, {report['failed']} failed, "
-          f"{len(failures)} upstream failures in the LB log; fewest sent in a full second "
-          f"{min(sent[s] for s in range(int(report['duration'])))}, max lag {report['max_lag_ms']:g} ms")
+    witness = (f"load: {report['requests']} requests in {report['duration']:.1f} s, {report['failed']} failed, "
+               f"{len(failures)} upstream failures in the LB log; fewest sent in a full second "
+               f"{min(sent[s] for s in range(int(report['duration'])))}, max lag {report['max_lag_ms']:g} ms")
+    print(witness)
+    # every load test's numbers in one file (pytest hides what a passing test prints)
+    (PROJECT / ".cache").mkdir(exist_ok=True)
+    with open(PROJECT / ".cache" / "load-witness.log", "a", encoding="utf-8") as log:
+        log.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}: {witness}\n")
     assert report["target_rate"] >= LOAD_RATE
     assert report["stopped_by"] == "signal", f"the load stopped by {report['stopped_by']}, not when we ended it"
     assert started < window["started"], f"the load started {started - window['started']:.1f} s after the playbook"

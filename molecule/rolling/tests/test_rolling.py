@@ -1,12 +1,14 @@
 """rolling.yml / rollback.yml on 5 live hosts, under 300 requests/s on new connections, measured until 10 s
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
+import pytest
 from conftest import (answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs,
                       under_load)
 from loadgen import version_share  # tools/, on the path through conftest
 
 APPS = [f"app{i}" for i in range(1, 6)]
 MIN_LOAD_SECONDS = 20
+UPSTREAM_FILE = "/etc/nginx/upstreams/user-api.conf"
 NOISE = 0.03  # per-second share of a version wobbles by a request or two under round robin
 
 
@@ -102,9 +104,28 @@ def test_rollback_policy_puts_every_host_back_after_a_failed_second_batch(load, 
     assert len(servers) == len(APPS) and not [line for line in servers if " down" in line], servers
 
 
-def test_unknown_failure_policy_is_refused_before_any_change(playbook, fleet_host):
-    before = main_pids(fleet_host)
-    runner = playbook("rolling.yml", app_version="1.1.0", rolling_on_failure="undo")
+@pytest.mark.parametrize("name, extravars, message", [
+    ("rolling.yml", {"rolling_on_failure": "undo"}, "rolling_on_failure='undo' must be one of stop, rollback"),
+    ("rolling.yml", {"rolling_batch": 0}, "rolling_batch=0 must be at least 1 host"),
+    ("rolling.yml", {"rolling_batch": -2}, "rolling_batch=-2 is not a count of hosts"),
+    ("rolling.yml", {"rolling_batch": "half"}, "rolling_batch='half' is not a count of hosts (2) or a percentage"),
+    ("rolling.yml", {"rolling_batch": "150%"}, "rolling_batch=150% must be above 0% and at most 100%"),
+    ("rolling.yml", {"rolling_batch": "100%"}, "takes up to 5 of the 5 live hosts out of rotation at once"),
+    ("rolling.yml", {"rolling_batch": 3, "rolling_min_in_service": "60%"}, "leaving 2 in service; "
+     "rolling_min_in_service=60% asks for at least 3"),
+    ("rolling.yml", {"rolling_max_fail_percentage": 150}, "rolling_max_fail_percentage=150 must be a whole number"),
+    ("rolling.yml", {"rolling_min_healthy_seconds": -1}, "rolling_min_healthy_seconds=-1 must be a whole number"),
+    # refused by the roles' argument specs, as clearly
+    ("rolling.yml", {"fleet_lock_wait": "soon"}, "'fleet_lock_wait' is of type str and we were unable to convert to int"),
+    ("canary.yml", {"canary_steps": [20, 5, 100]}, "5 is not a share above 20"),
+    ("canary.yml", {"canary_split": "random"}, "value of canary_split must be one of: weights, sticky, got: random"),
+    ("canary.yml", {"canary_action": "go"}, "value of canary_action must be one of: deploy, promote, abort, status, got: go"),
+])
+def test_bad_input_is_refused_naming_it_before_any_change(playbook, fleet_host, name, extravars, message):
+    lb = fleet_host("lb1")
+    before = main_pids(fleet_host), lb.file(UPSTREAM_FILE).content_string
+    runner = playbook(name, **dict({"app_version": "1.1.0"}, **extravars))
     assert runner.rc != 0
-    assert any("rolling_on_failure='undo' must be one of stop, rollback" in m for m in failure_messages(runner))
-    assert set(changed_hosts(runner)) & set(APPS) == set() and main_pids(fleet_host) == before
+    assert any(message in text for text in failure_messages(runner)), failure_messages(runner)
+    assert set(changed_hosts(runner)) & set(APPS) == set()
+    assert (main_pids(fleet_host), lb.file(UPSTREAM_FILE).content_string) == before
