@@ -18,6 +18,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
 LAB_DIR = PROJECT / ".lab" / LAB_NAME
+UPSTREAM_FILE = "/etc/nginx/upstreams/user-api.conf"  # the live set, as the nginx_lb role writes it on each LB
 TAIL_SECONDS = 10  # keep measuring after a playbook ends: Nginx's passive checks act late
 LOAD_RATE = 300  # requests/s of every load test, each on a new connection
 

@@ -89,6 +89,8 @@ class ActionModule(ActionBase):
                                    running_here(taken["lock"]))
             if decision.action in (lock.TAKE_OVER, lock.BREAK):
                 replaced = self._attempt(state="present", replace=taken["lock"]["id"])
+                if replaced.get("failed"):
+                    return replaced
                 if replaced["acquired"]:
                     return dict(replaced, changed=False, msg=decision.message, warnings=[decision.message],
                                 replaced_lock=taken["lock"])

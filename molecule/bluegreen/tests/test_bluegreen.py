@@ -11,13 +11,12 @@ from pathlib import Path
 import ansible_runner
 import pytest
 import yaml
-from conftest import (PROJECT, TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts,
-                      failure_messages, task_runs, under_load)
+from conftest import (PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
+                      changed_hosts, failure_messages, task_runs, under_load)
 
 BLUE = ["blue1", "blue2", "blue3"]
 GREEN = ["green1", "green2", "green3"]
 LBS = ["lb1", "lb2"]
-UPSTREAM = "/etc/nginx/upstreams/user-api.conf"
 CURRENT = "/opt/user-api/current"
 HOOKS = Path(__file__).resolve().parent / "hooks"
 SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
@@ -63,7 +62,7 @@ def hosts(fleet_host):
 @pytest.fixture(scope="module")
 def upstreams(hosts):
     """Reads the upstream file of every LB: {lb: text}."""
-    return lambda: {lb: hosts[lb].file(UPSTREAM).content_string for lb in LBS}
+    return lambda: {lb: hosts[lb].file(UPSTREAM_FILE).content_string for lb in LBS}
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +112,11 @@ def test_refuses_an_inventory_that_is_not_blue_green(tmp_path, groups, message):
 def test_refuses_when_the_lbs_do_not_send_all_traffic_to_one_colour(playbook, hosts, lab, upstreams,
                                                                       original_upstreams):
     blue1, green1 = (f"{host['address']}:8000" for host in lab["hosts"] if host["name"] in ("blue1", "green1"))
-    hosts["lb2"].run_test(f"sed -i 's/{blue1}/{green1}/' {UPSTREAM}")  # by hand, behind the strategy's back
+    hosts["lb2"].run_test(f"sed -i 's/{blue1}/{green1}/' {UPSTREAM_FILE}")  # by hand, behind the strategy's back
     try:
         runner = playbook("bluegreen.yml", app_version="1.1.0")
     finally:
-        hosts["lb2"].run_test(f"sed -i 's/{green1}/{blue1}/' {UPSTREAM}")
+        hosts["lb2"].run_test(f"sed -i 's/{green1}/{blue1}/' {UPSTREAM_FILE}")
     assert runner.rc != 0
     assert "Blue-green needs every LB to send all traffic to one colour, but lb1 sends it to blue; lb2 sends it " \
            "to blue and green. Nothing was changed." in failure_messages(runner)

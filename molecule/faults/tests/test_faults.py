@@ -14,12 +14,11 @@ import threading
 import time
 
 import pytest
-from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, addresses, assert_nothing_dropped, changed_hosts,
+from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, assert_nothing_dropped, changed_hosts,
                       failure_messages, lb_log, report_text, under_load, upstream_failures)
 
 APPS = ["app1", "app2", "app3", "app4"]
 HOOKS = PROJECT / "molecule" / "faults" / "hooks"
-UPSTREAM_FILE = "/etc/nginx/upstreams/user-api.conf"
 MATRIX = {}  # row -> what the README's table shows
 
 

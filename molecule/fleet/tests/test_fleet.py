@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LAB_DIR, PROJECT, answers, assert_nothing_dropped, get_json, under_load
+from conftest import LAB_DIR, PROJECT, UPSTREAM_FILE, answers, assert_nothing_dropped, get_json, under_load
 from fleet_cli import summary as fleet_summary
 
 BLUE = ["blue1", "blue2", "blue3"]
@@ -70,7 +70,7 @@ def state(hosts):
     """What a deploy would change: each app host's service PID and `current` release, and the LB's upstream."""
     apps = {name: (hosts[name].check_output("systemctl show --property MainPID --value user-api"),
                    hosts[name].check_output("readlink -f /opt/user-api/current")) for name in APPS}
-    return dict(apps, lb1=hosts["lb1"].file("/etc/nginx/upstreams/user-api.conf").content_string)
+    return dict(apps, lb1=hosts["lb1"].file(UPSTREAM_FILE).content_string)
 
 
 def served_versions(lab):

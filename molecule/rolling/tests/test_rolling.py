@@ -2,13 +2,12 @@
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
 import pytest
-from conftest import (answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text, task_runs,
-                      under_load)
+from conftest import (UPSTREAM_FILE, answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text,
+                      task_runs, under_load)
 from loadgen import version_share  # tools/, on the path through conftest
 
 APPS = [f"app{i}" for i in range(1, 6)]
 MIN_LOAD_SECONDS = 20
-UPSTREAM_FILE = "/etc/nginx/upstreams/user-api.conf"
 NOISE = 0.03  # per-second share of a version wobbles by a request or two under round robin
 
 
@@ -99,7 +98,7 @@ def test_rollback_policy_puts_every_host_back_after_a_failed_second_batch(load, 
         {app: "/opt/user-api/releases/1.0.0" for app in APPS}
     lb = fleet_host("lb1")
     assert lb.run("nginx -t").rc == 0
-    servers = [line.strip() for line in lb.check_output("cat /etc/nginx/upstreams/user-api.conf").splitlines()
+    servers = [line.strip() for line in lb.file(UPSTREAM_FILE).content_string.splitlines()
                if line.strip().startswith("server ")]
     assert len(servers) == len(APPS) and not [line for line in servers if " down" in line], servers
 
