@@ -30,6 +30,13 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
            PATH=f"{PROJECT / '.venv' / 'bin'}:{os.environ['PATH']}")
 
 
+def mitogen_env():
+    """The Ansible settings that run a playbook with Mitogen's strategy (installed from requirements.txt)."""
+    import ansible_mitogen  # pylint: disable=import-outside-toplevel  # only the benches' Mitogen rows need it
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
 def inventory(name):
     return PROJECT / ".lab" / name / "inventory"
 

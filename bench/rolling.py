@@ -14,7 +14,10 @@ did not complete is a row of its own. Per row: median and range of the wall time
 requests sent, failed, and the requests the LB's access log shows with a failed upstream attempt (Nginx
 retried them on another backend: the user saw a 200, the backend failed it).
 
-    .venv/bin/python bench/rolling.py [--hosts 5 20] [--runs 3] [--rate 300]
+    .venv/bin/python bench/rolling.py [--hosts 5 20] [--runs 3] [--rate 300] [--mitogen 5]
+
+The textbook and min_healthy 0 rows run again with Mitogen's strategy (an option, see the README) at the sizes
+--mitogen names (5 by default: the 20-host rows take the longest).
 
 It makes its own lab (bench-rolling) and removes it at the end. Needs `make artifacts`.
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 import ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down  # noqa: E402
+from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, mitogen_env  # noqa: E402
 
 LAB = "bench-rolling"
 BATCH = {5: 1, 20: "25%"}  # the batches the README's table compares at
@@ -41,12 +44,13 @@ class Failed(RuntimeError):
     pass
 
 
-def playbook(path, **extravars):
-    """Runs a playbook on the bench lab with ansible-runner; returns (wall seconds from its events, rc)."""
+def playbook(path, mitogen=False, **extravars):
+    """Runs a playbook on the bench lab with ansible-runner (with Mitogen's strategy if asked); returns (wall
+    seconds from its events, rc)."""
+    envvars = {"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"], **(mitogen_env() if mitogen else {})}
     with tempfile.TemporaryDirectory() as private:
         runner = ansible_runner.run(private_data_dir=private, project_dir=str(PROJECT), playbook=str(path),
-                                    inventory=str(inventory(LAB)), extravars=extravars, quiet=True,
-                                    envvars={"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"]})
+                                    inventory=str(inventory(LAB)), extravars=extravars, quiet=True, envvars=envvars)
         times = {event["event"]: datetime.fromisoformat(event["created"]) for event in runner.events
                  if event["event"] in ("playbook_on_start", "playbook_on_stats")}
     seconds = (times["playbook_on_stats"] - times["playbook_on_start"]).total_seconds() if len(times) == 2 else None
@@ -83,11 +87,11 @@ def upstream_failures(since, until):
     return sum(1 for line in lines if since <= float(line["msec"]) <= until and failed(line["upstream_status"]))
 
 
-def measured(lb_url, rate, path, **extravars):
+def measured(lb_url, rate, path, mitogen, **extravars):
     """One run from a fresh 1.0.0 fleet: (seconds, rc, requests, failed, upstream failures, failures by status)."""
     must(PROJECT / "bench" / "reset-rolling.yml")
     with Load(lb_url, rate) as load:
-        seconds, rc = playbook(path, app_version="1.1.0", **extravars)
+        seconds, rc = playbook(path, mitogen, app_version="1.1.0", **extravars)
     report = load.report
     started = report["started_at"]
     failures = upstream_failures(started, started + report["duration"])
@@ -109,6 +113,8 @@ def main():
     parser.add_argument("--hosts", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=int, default=300)
+    parser.add_argument("--mitogen", type=int, nargs="*", default=[5], metavar="HOSTS",
+                        help="fleet sizes that also get the textbook and min_healthy 0 rows with Mitogen's strategy")
     args = parser.parse_args()
 
     textbook, rolling = PROJECT / "bench" / "textbook-rolling.yml", PROJECT / "playbooks" / "rolling.yml"
@@ -118,13 +124,16 @@ def main():
             batch = BATCH.get(hosts, "25%")
             lb_url = lab_up(hosts)
             must(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")
-            rows = (("textbook `serial`", textbook, {"textbook_batch": batch}),
-                    ("`rolling.yml` min_healthy 0", rolling, {"rolling_batch": batch, "rolling_min_healthy_seconds": 0}),
-                    ("`rolling.yml` defaults", rolling, {"rolling_batch": batch}))
-            for name, path, extravars in rows:
+            rows = [("textbook `serial`", textbook, False, {"textbook_batch": batch}),
+                    ("`rolling.yml` min_healthy 0", rolling, False,
+                     {"rolling_batch": batch, "rolling_min_healthy_seconds": 0}),
+                    ("`rolling.yml` defaults", rolling, False, {"rolling_batch": batch})]
+            if hosts in args.mitogen:
+                rows += [(f"{name}, Mitogen", path, True, extravars) for name, path, _, extravars in rows[:2]]
+            for name, path, mitogen, extravars in rows:
                 done, failed = [], []
                 for _ in range(args.runs):
-                    run = measured(lb_url, args.rate, path, **extravars)
+                    run = measured(lb_url, args.rate, path, mitogen, **extravars)
                     (done if run[1] == 0 and run[0] is not None else failed).append(run)
                     print(hosts, batch, name, *run, flush=True, file=sys.stderr)
                 if done:

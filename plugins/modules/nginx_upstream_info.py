@@ -28,6 +28,12 @@ options:
     description:
       - Report only the upstream blocks with this name; the module fails if there is none.
     type: str
+  test_command:
+    description:
+      - Command that tests the whole configuration, for example V(nginx -t), run after the upstreams were read;
+        its result is returned as RV(config_test) and does not fail the module (the caller decides). Saves a
+        round trip for a caller that must refuse to go on when Nginx would not load its configuration.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -55,6 +61,18 @@ EXAMPLES = r"""
     dump_command: nginx -T
     upstream: app
   register: live
+
+- name: Read the upstream and whether Nginx would load its configuration, in one round trip
+  fleet.deployer.nginx_upstream_info:
+    path: /etc/nginx/conf.d/app.conf
+    upstream: app
+    test_command: nginx -t
+  register: app_conf
+
+- name: Refuse to edit a configuration Nginx would not load
+  ansible.builtin.assert:
+    that: app_conf.config_test.rc == 0
+    fail_msg: "{{ app_conf.config_test.output | join(' ') }}"
 
 - name: Remember the weights before draining
   ansible.builtin.set_fact:
@@ -94,6 +112,20 @@ upstreams:
       type: list
       elements: str
       sample: ["zone app 64k", "keepalive 32"]
+config_test:
+  description: What O(test_command) did.
+  returned: when O(test_command) is set and the upstreams could be read
+  type: dict
+  contains:
+    rc:
+      description: Its exit code (V(0) when the configuration is valid).
+      type: int
+      sample: 1
+    output:
+      description: Its output (C(nginx -t) writes to stderr), without the lines that only say all is well.
+      type: list
+      elements: str
+      sample: ["nginx: [emerg] unknown directive \"bogus\" in /etc/nginx/conf.d/broken.conf:1"]
 """
 
 import os
@@ -144,6 +176,7 @@ def main():
             path=dict(type='path'),
             dump_command=dict(type='str'),
             upstream=dict(type='str'),
+            test_command=dict(type='str'),
         ),
         mutually_exclusive=[('path', 'dump_command')],
         required_one_of=[('path', 'dump_command')],
@@ -153,7 +186,12 @@ def main():
         upstreams = NginxUpstreamInfo(module).run()
     except NginxConfError as error:
         module.fail_json(msg=str(error))
-    module.exit_json(changed=False, upstreams=upstreams)
+    result = dict(changed=False, upstreams=upstreams)
+    if module.params['test_command']:
+        rc, stdout, stderr = module.run_command(shlex.split(module.params['test_command']))
+        result['config_test'] = dict(rc=rc, output=[line for line in (stderr + stdout).splitlines()
+                                                    if not line.rstrip().endswith(('syntax is ok', 'test is successful'))])
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -64,12 +64,16 @@ def plan(hosts, lb_servers, options, now):
             skip[host.name] = "nothing to roll back to"
         elif host.running == target and not fleet.drained(host, lb_servers):
             skip[host.name] = f"already on {target}"  # a re-run resumes where a stopped one ended
+    # A rollout installs the release on every host it will replace before the first batch (a rollback switches
+    # to releases already there), so a batch only switches, restarts and proves its hosts.
+    stage = [] if rollback else [host.name for host in live if host.name not in skip]
     return {
         "strategy": "rolling", "rollback": rollback, "target": target, "started": now, "on_failure": on_failure,
         "batch": spec, "live": [host.name for host in live], "before": {host.name: host.running for host in live},
-        "skip": skip, "batches": fleet.batches([host.name for host in live], spec),
-        "add_hosts": [{"name": host.name, "groups": ["live"],
-                       "plan": {"target": target, "skip": skip.get(host.name, ""), "installed": rollback}}
+        "skip": skip, "batches": fleet.batches([host.name for host in live], spec), "stage": stage,
+        "add_hosts": [{"name": host.name, "groups": ["live", "rolling_stage"] if host.name in stage else ["live"],
+                       "plan": {"target": target, "skip": skip.get(host.name, ""), "installed": rollback,
+                                "staged": host.name in stage}}
                       for host in live],
     }
 
@@ -91,7 +95,7 @@ def verdict(rollout, batch, outcomes, max_fail_percentage):
     undo = []
     if stop and rollout.get("on_failure") == "rollback":
         undo = [{"name": name, "groups": ["rolling_undo"],
-                 "plan": {"target": rollout["before"][name], "skip": "", "installed": True}}
+                 "plan": {"target": rollout["before"][name], "skip": "", "installed": True, "staged": False}}
                 for name in rollout["live"] if outcomes.get(name, {}).get("status") == "replaced"]
     return {"stop": stop, "reason": reason if stop else "", "last": batch == rollout["batches"][-1], "undo": undo}
 

@@ -99,7 +99,8 @@ def test_plan(case, hosts, lb, options, expected):
     planned = rolling.plan(hosts, lb, options, NOW)
     assert {key: planned[key] for key in expected} == expected, case
     assert [h["name"] for h in planned["add_hosts"]] == planned["live"]
-    assert all(h["groups"] == ["live"] for h in planned["add_hosts"])
+    assert all(h["groups"] == ["live"] + (["rolling_stage"] if h["plan"]["staged"] else [])
+               for h in planned["add_hosts"])
 
 
 @pytest.mark.parametrize("case, hosts, lb, options, message", [
@@ -180,8 +181,23 @@ def test_failure_policy(case, rollout, statuses, batch, undo):
     outcomes = {name: {"status": status} for name, status in statuses.items()}
     decided = rolling.verdict(rollout, batch, outcomes, 0)
     assert [host["name"] for host in decided["undo"]] == undo, case
-    assert all(host["groups"] == ["rolling_undo"] and host["plan"] == {"target": "1.0.0", "skip": "", "installed": True}
+    assert all(host["groups"] == ["rolling_undo"] and host["plan"] == {"target": "1.0.0", "skip": "", "installed": True,
+                                                                 "staged": False}
                for host in decided["undo"])
+
+
+@pytest.mark.parametrize("case, hosts, options, stage", [
+    ("a rollout stages every live host first", FIVE, {"version": "1.1.0"}, ["app1", "app2", "app3", "app4", "app5"]),
+    ("a host already on the version is not staged", [host("app1", "1.1.0"), host("app2")], {"version": "1.1.0"},
+     ["app2"]),
+    ("a rollback stages nothing: the releases are installed", [host("app1", "1.1.0", "1.0.0"), host("app2", "1.1.0", "1.0.0")],
+     {"rollback": True}, []),
+])
+def test_plan_stages_the_hosts_it_replaces(case, hosts, options, stage):
+    lb = {"lb1": upstream(*(h.name for h in hosts))}
+    planned = rolling.plan(hosts, lb, options, NOW)
+    assert planned["stage"] == stage, case
+    assert [h["name"] for h in planned["add_hosts"] if h["plan"]["staged"]] == stage, case
 
 
 def test_plan_keeps_the_failure_policy_stop_by_default():
