@@ -13,8 +13,8 @@ LAB_BLUE ?= 5
 LAB_GREEN ?= 5
 LAB_LB ?= 1
 LAB_PORT ?= 8080
-# Hosts per colour of each bench-scale row.
-SCALE_HOSTS ?= 5 20 50 100
+# Hosts per colour of each bench-scale size (50 per colour: 100 app hosts + 2 LBs; SCALE_HOSTS=100 for 200).
+SCALE_HOSTS ?= 5 20 50
 ARTIFACT := build/user-api-$(VERSION)-linux-amd64
 GO_SOURCES := $(wildcard app/user-api/*.go) app/user-api/go.mod
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): how each strategy's time and the controller's memory grow with the fleet.
 
-For each size N (hosts per colour; default 5 20 50 100) it makes its own lab (bench-scale: N blue + N green app
+For each size N (hosts per colour; default 5 20 50, i.e. up to 100 app hosts) it makes its own lab (bench-scale: N blue + N green app
 hosts and 2 LBs), deploys 1.0.0 with site.yml (blue live), then runs, each from the same start (blue live on a
 fresh 1.0.0: bench/reset-rolling.yml on the app hosts - 1.0.0 running, nothing of 1.1.0 on any host - then
 checked through the LB) and each while tools/loadgen.py sends 300 requests/s through lb1 on new connections
@@ -19,9 +19,9 @@ the end of one batch's verdict to the next. Every playbook's return code is chec
 site.yml stops the benchmark; a measured run that did not complete is printed as such, not dropped, and the
 bench then exits non-zero.
 
-    .venv/bin/python bench/scale.py [5 20 50 100] [--rate 300]
+    .venv/bin/python bench/scale.py [5 20 50] [--rate 300]
 
-One run per row (at 100 hosts a row takes minutes). The lab is removed at the end. Needs `make artifacts`.
+One run per row (at 50 per colour a row takes minutes). The lab is removed at the end. Needs `make artifacts`.
 """
 
 import argparse
@@ -195,7 +195,7 @@ def cells(row):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sizes", type=int, nargs="*", default=[5, 20, 50, 100], help="hosts per colour")
+    parser.add_argument("sizes", type=int, nargs="*", default=[5, 20, 50], help="hosts per colour")
     parser.add_argument("--rate", type=int, default=300, help="requests/s through lb1 (default 300)")
     args = parser.parse_args()
 
