@@ -158,6 +158,7 @@ def measured(lab, rate, label, name, **extravars):
     report = load.report
     return {"row": label, "rc": run["rc"], "wall": run["wall"], "memory": run["memory"],
             "requests": report["requests"], "failed": report["failed"],
+            "reasons": ", ".join(f"{why}: {n:,}" for why, n in sorted(report["by_status"].items()) if why != "200"),
             "upstream": upstream_failures(lb_log(LB_CONTAINER, offset)), "batches": batch_seconds(run["events"]),
             "failures": run["failures"]}
 
@@ -188,7 +189,9 @@ def cells(row):
     batches = row.get("batches") or []
     per_batch = (f"{len(batches)} x {statistics.median(batches):.1f} s (max {max(batches):.1f} s)"
                  if batches else "-")
-    traffic = (f"{row['requests']:,} | {row['failed']:,} | {row['upstream']:,}" if "requests" in row else "- | - | -")
+    reasons = f" ({row['reasons']})" if row.get("reasons") else ""
+    traffic = (f"{row['requests']:,} | {row['failed']:,}{reasons} | {row['upstream']:,}" if "requests" in row
+               else "- | - | -")
     wall = f"{row['wall']:.1f} s" if row["wall"] is not None else "-"
     return f"{row['row']}{done} | {wall} | {row['memory'] / 2**20:,.0f} MiB | {per_batch} | {traffic}"
 
