@@ -70,7 +70,7 @@ def plan(hosts, lb_servers, options, now):
     return {
         "strategy": "rolling", "rollback": rollback, "target": target, "started": now, "on_failure": on_failure,
         "batch": spec, "live": [host.name for host in live], "before": {host.name: host.running for host in live},
-        "skip": skip, "batches": fleet.batches([host.name for host in live], spec), "stage": stage,
+        "skip": skip, "batches": fleet.batches([host.name for host in live], spec),
         "add_hosts": [{"name": host.name, "groups": ["live", "rolling_stage"] if host.name in stage else ["live"],
                        "plan": {"target": target, "skip": skip.get(host.name, ""), "installed": rollback,
                                 "staged": host.name in stage}}
