@@ -121,21 +121,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves import http_client
-
-POLL_SECONDS = 0.2  # a service that has just started answers within a few polls
-
-
-def get(address, path, header, timeout):
-    """(status, version header) of one GET on a new connection; raises on a network error."""
-    host, port = address.rsplit(':', 1)
-    connection = http_client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        connection.request('GET', path, headers={'Connection': 'close'})
-        response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader(header) or ''
-    finally:
-        connection.close()
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import get, poll_until_200
 
 
 class Probe:
@@ -144,7 +130,7 @@ class Probe:
 
     def _ask(self, answer, what, path):
         try:
-            return get(answer['address'], path, self.params['version_header'], self.params['timeout'])
+            return get(answer['address'], path, self.params['timeout'], self.params['version_header'])
         except (OSError, http_client.HTTPException) as error:
             answer['error'] = '%s: %s' % (what, error)
             return None, ''
@@ -155,12 +141,8 @@ class Probe:
         answer = dict(address=address, health=None, health_version='', request=None, version='',
                       unhealthy=[], error='')
         started = time.time()
-        deadline = started + params['health_timeout']
-        while True:
-            answer['health'], answer['health_version'] = self._ask(answer, 'health', params['health_path'])
-            if answer['health'] == 200 or time.time() + POLL_SECONDS > deadline:
-                break
-            time.sleep(POLL_SECONDS)
+        answer['health'], answer['health_version'] = poll_until_200(
+            lambda: self._ask(answer, 'health', params['health_path']), params['health_timeout'])
         if answer['health'] == 200:
             answer['error'] = ''
             if params['request_path']:
