@@ -19,7 +19,7 @@ the end of one batch's verdict to the next. Every playbook's return code is chec
 site.yml stops the benchmark; a measured run that did not complete is printed as such, not dropped, and the
 bench then exits non-zero.
 
-    .venv/bin/python bench/scale.py [5 20 50] [--rate 300]
+    .venv/bin/python bench/scale.py [5 20 50] [--rate 300] [--rows rolling-10 rolling-25 bluegreen break-glass canary]
 
 One run per row (at 50 per colour a row takes minutes). The lab is removed at the end. Needs `make artifacts`.
 """
@@ -163,19 +163,26 @@ def measured(lab, rate, label, name, **extravars):
             "failures": run["failures"]}
 
 
-def size_rows(size, rate):
+# Each row by its --rows name: its label, playbook, extra vars, and whether it starts from the fresh 1.0.0 state
+# (the break-glass rollback starts where the blue-green deploy before it ended).
+ROWS = {
+    "rolling-10": ("rolling.yml, batches of 10%", "rolling.yml", {"rolling_batch": "10%"}, True),
+    "rolling-25": ("rolling.yml, batches of 25%", "rolling.yml", {"rolling_batch": "25%"}, True),
+    "bluegreen": ("bluegreen.yml deploy (to green, switch)", "bluegreen.yml", {}, True),
+    "break-glass": ("bluegreen.yml rollback (break-glass)", "bluegreen.yml", {"bluegreen_action": "rollback"}, False),
+    "canary": ("canary.yml 5-20-50-100%, 10 s steps", "canary.yml",
+               {"canary_action": "deploy", "canary_step_seconds": 10}, True),
+}
+
+
+def size_rows(size, rate, names):
     rows = []
     began = time.monotonic()
     lab = lab_up(LAB, blue=size, green=size, lb=2)
     print(f"bench: lab of {size}+{size}+2 up in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     site = must("site.yml", app_version=OLD)
     rows.append({"row": "site.yml (no load)", "rc": 0, "wall": site["wall"], "memory": site["memory"]})
-    plan = [("rolling.yml, batches of 10%", "rolling.yml", {"rolling_batch": "10%"}, True),
-            ("rolling.yml, batches of 25%", "rolling.yml", {"rolling_batch": "25%"}, True),
-            ("bluegreen.yml deploy (to green, switch)", "bluegreen.yml", {}, True),
-            ("bluegreen.yml rollback (break-glass)", "bluegreen.yml", {"bluegreen_action": "rollback"}, False),
-            ("canary.yml 5-20-50-100%, 10 s steps", "canary.yml", {"canary_action": "deploy", "canary_step_seconds": 10}, True)]
-    for label, name, extravars, fresh in plan:
+    for label, name, extravars, fresh in (ROWS[name] for name in ROWS if name in names):
         if fresh:
             start_state(lab)
         version = {} if extravars.get("bluegreen_action") else {"app_version": NEW}
@@ -200,12 +207,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sizes", type=int, nargs="*", default=[5, 20, 50], help="hosts per colour")
     parser.add_argument("--rate", type=int, default=300, help="requests/s through lb1 (default 300)")
+    parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS),
+                        help="the rows to run (default all)")
     args = parser.parse_args()
+    if "break-glass" in args.rows and "bluegreen" not in args.rows:
+        parser.error("--rows break-glass rolls back the blue-green deploy: add bluegreen")
 
     began, table, stopped = time.monotonic(), [], None
     try:
         for size in args.sizes:
-            table.extend((size, row) for row in size_rows(size, args.rate))
+            table.extend((size, row) for row in size_rows(size, args.rate, args.rows))
     except BenchError as error:
         stopped = f"bench: stopped - {error}"
     finally:
