@@ -1,39 +1,10 @@
 """fleet.deployer.backend_probe against real HTTP servers on this machine: health polling, the smoke request,
 the stay-healthy checks, and a backend that does not answer."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from http_backends import closed_port, server
 
 from ansible_collections.fleet.deployer.plugins.modules.backend_probe import Probe
-
-
-def server(health_codes, smoke_code=200, version="1.1.0"):
-    """A backend whose /healthz answers health_codes in turn (the last one from then on)."""
-    codes = list(health_codes)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            code = (codes.pop(0) if len(codes) > 1 else codes[0]) if self.path == "/healthz" else smoke_code
-            self.send_response(code)
-            self.send_header("X-App-Version", version)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"127.0.0.1:{httpd.server_address[1]}"
-
-
-def closed_port():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    address = f"127.0.0.1:{httpd.server_address[1]}"
-    httpd.server_close()
-    return address
 
 
 def probe(backends, **params):

@@ -4,31 +4,12 @@ is Molecule's part (every scenario activates releases with it)."""
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from http_backends import closed_port, server
 
 from ansible_collections.fleet.deployer.plugins.modules import release_switch
-
-
-def serve(codes):
-    """A server whose every path answers codes in turn (the last one from then on); returns it and its port."""
-    codes = list(codes)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(codes.pop(0) if len(codes) > 1 else codes[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, httpd.server_address[1]
 
 
 def test_replace_link_points_at_the_new_release_and_clears_a_killed_run_s_leftover(tmp_path):
@@ -62,9 +43,9 @@ def test_read_fact(tmp_path, content, expected):
     ([503], 0.5, 503),  # never healthy: the last answer
 ])
 def test_health(codes, timeout, status):
-    httpd, port = serve(codes)
+    httpd, address = server(codes)
     try:
-        answer = release_switch.health(port, "/healthz", timeout)
+        answer = release_switch.health(int(address.rsplit(":", 1)[1]), "/healthz", timeout)
     finally:
         httpd.shutdown()
     assert answer["status"] == status and answer["error"] == ""
@@ -72,10 +53,7 @@ def test_health(codes, timeout, status):
 
 
 def test_health_of_a_closed_port_names_the_error():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    port = httpd.server_address[1]
-    httpd.server_close()
-    answer = release_switch.health(port, "/healthz", 0)
+    answer = release_switch.health(int(closed_port().rsplit(":", 1)[1]), "/healthz", 0)
     assert answer["status"] is None and "refused" in answer["error"]
 
 
