@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: MIT
+
+from __future__ import annotations
+
+
+DOCUMENTATION = r"""
+---
+module: release_stage
+short_description: Prepare a release's folder, files and service user on the host, and remove old releases
+description:
+  - What a release needs on the host beside its binary, in one round trip, so that staging a fleet costs one
+    connection per host rather than one per file - in this order, stopping at the first step that fails.
+  - Creates the system user O(user) when missing (no home, no login shell), or sets its home and shell back.
+  - Creates O(release_dir) (root, mode 0755) when missing.
+  - Writes each of O(files) whose content differs (a temporary file renamed over it), owned by root, and sets its mode.
+  - Removes the releases in the folder that holds O(release_dir) beyond the O(keep) newest (by modification time),
+    never O(release_dir) itself nor one named in O(protect).
+  - Nothing it does restarts anything; RV(changed_files) tells the caller what the running service has not read.
+version_added: 1.2.0
+options:
+  user:
+    description: The system user the service runs as.
+    type: str
+    required: true
+  release_dir:
+    description: The release's folder, e.g. C(/opt/user-api/releases/1.1.0); its parent holds every release.
+    type: path
+    required: true
+  files:
+    description: Files to write, each with its full content.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: Absolute path of the file; its folder must exist or be O(release_dir), else nothing is changed.
+        type: path
+        required: true
+      content:
+        description: What the file holds.
+        type: str
+        required: true
+      mode:
+        description: Its mode, e.g. C(0644).
+        type: raw
+        default: '0644'
+  keep:
+    description: How many releases to keep in the parent of O(release_dir), the newest first; at least 2.
+    type: int
+    default: 3
+  protect:
+    description: Names of releases never removed, e.g. the running and the previous one.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports the user, folder, files and releases it would create, change or remove, and changes nothing.
+  diff_mode:
+    support: full
+    details: Each written file's content before and after.
+  platform:
+    platforms: posix
+requirements:
+  - useradd and usermod (shadow-utils)
+author:
+  - Fleet deployer team (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Stage user-api 1.1.0 beside the running release, keeping three
+  fleet.deployer.release_stage:
+    user: user-api
+    release_dir: /opt/user-api/releases/1.1.0
+    files:
+      - dest: /opt/user-api/releases/1.1.0/release.env
+        content: "GREETING=\"hello\"\n"
+      - dest: /etc/systemd/system/user-api.service
+        content: "{{ lookup('ansible.builtin.template', 'service.j2') }}"
+    keep: 3
+    protect: [1.0.0, 0.9.0]
+  register: staged
+"""
+
+RETURN = r"""
+user_created:
+  description: Whether O(user) was created (or, in check mode, would be).
+  returned: always
+  type: bool
+  sample: false
+changed_files:
+  description: The O(files) whose content was written (or would be), in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/opt/user-api/releases/1.1.0/release.env"]
+removed:
+  description: The names of the releases removed (or that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: ["0.8.0"]
+"""
+
+import os
+import pwd
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+HOME = '/nonexistent'
+SHELL = '/usr/sbin/nologin'
+
+
+def read_text(path):
+    try:
+        with open(path, encoding='utf-8') as existing:
+            return existing.read()
+    except FileNotFoundError:
+        return None
+
+
+def old_releases(releases_dir, keep, protected):
+    """The releases beyond the `keep` newest by modification time, less the protected ones, oldest last."""
+    folders = [entry for entry in os.scandir(releases_dir) if entry.is_dir(follow_symlinks=False)]
+    folders.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime, reverse=True)
+    return [entry.name for entry in folders[keep:] if entry.name not in protected]
+
+
+class Stage:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check = module.check_mode
+        self.result = dict(changed=False, user_created=False, changed_files=[], removed=[])
+        self.diff = []
+
+    def fail(self, step, why):
+        self.module.fail_json(msg='%s: %s' % (step, ' '.join(str(why).split())), **self.result)
+
+    def run_tool(self, step, *argv):
+        rc, out, err = self.module.run_command([self.module.get_bin_path(argv[0], required=True)] + list(argv[1:]))
+        if rc:
+            self.fail(step, err or out)
+
+    def ensure_user(self):
+        name = self.params['user']
+        try:
+            account = pwd.getpwnam(name)
+        except KeyError:
+            self.result.update(changed=True, user_created=True)
+            if not self.check:
+                self.run_tool('create the user %s' % name, 'useradd', '--system', '--no-create-home',
+                              '--home-dir', HOME, '--shell', SHELL, name)
+            return
+        if (account.pw_dir, account.pw_shell) != (HOME, SHELL):
+            self.result['changed'] = True
+            if not self.check:
+                self.run_tool('set the home and shell of %s' % name, 'usermod', '--home', HOME, '--shell', SHELL, name)
+
+    def ensure_owned(self, path, mode):
+        """Root owns path with mode; returns whether anything was (or would be) changed."""
+        changed = self.module.set_owner_if_different(path, 'root', False)
+        changed = self.module.set_group_if_different(path, 'root', changed)
+        return self.module.set_mode_if_different(path, mode, changed)
+
+    def ensure_release_dir(self):
+        path = self.params['release_dir']
+        if not os.path.isdir(path):
+            self.result['changed'] = True
+            if self.check:
+                return
+            os.makedirs(path, mode=0o755)
+        self.result['changed'] |= self.ensure_owned(path, '0755')
+
+    def write_files(self):
+        for spec in self.params['files']:
+            dest, content = spec['dest'], spec['content']
+            before = read_text(dest)
+            if before != content:
+                self.result['changed_files'].append(dest)
+                self.diff.append(dict(before_header=dest, before=before or '', after_header=dest, after=content))
+                if self.check:
+                    continue
+                self.write(dest, content)
+            if os.path.exists(dest):  # in check mode a new file is not there yet
+                self.result['changed'] |= self.ensure_owned(dest, spec['mode'])
+        self.result['changed'] |= bool(self.result['changed_files'])
+
+    def refuse_files_without_a_folder(self):
+        """Before anything changes: every file goes into a folder that exists or into the release's."""
+        release_dir = self.params['release_dir'].rstrip('/')
+        for spec in self.params['files']:
+            folder = os.path.dirname(spec['dest'])
+            if folder != release_dir and not os.path.isdir(folder):
+                self.fail('files', 'the folder of %s does not exist; nothing was changed' % spec['dest'])
+
+    def write(self, dest, content):
+        descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(dest), prefix='.%s-' % os.path.basename(dest))
+        with os.fdopen(descriptor, 'w', encoding='utf-8') as staged:
+            staged.write(content)
+        self.module.atomic_move(temporary, dest)
+
+    def remove_old_releases(self):
+        release_dir = self.params['release_dir'].rstrip('/')
+        releases_dir = os.path.dirname(release_dir)
+        if not os.path.isdir(releases_dir):  # check mode on a first install
+            return
+        protected = set(self.params['protect']) | {os.path.basename(release_dir)}
+        keep = self.params['keep']
+        if not os.path.isdir(release_dir):  # check mode: it would be made now, so the newest
+            keep -= 1
+        for name in old_releases(releases_dir, keep, protected):
+            self.result['removed'].append(name)
+            self.result['changed'] = True
+            if not self.check:
+                shutil.rmtree(os.path.join(releases_dir, name))
+
+    def run(self):
+        self.refuse_files_without_a_folder()
+        self.ensure_user()
+        self.ensure_release_dir()
+        self.write_files()
+        self.remove_old_releases()
+        self.module.exit_json(diff=self.diff, **self.result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            user=dict(type='str', required=True),
+            release_dir=dict(type='path', required=True),
+            files=dict(type='list', elements='dict', default=[], options=dict(
+                dest=dict(type='path', required=True),
+                content=dict(type='str', required=True),
+                mode=dict(type='raw', default='0644'),
+            )),
+            keep=dict(type='int', default=3),
+            protect=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params['keep'] < 2:
+        module.fail_json(msg='keep=%d: keep at least 2 releases (the current and the previous one)' % module.params['keep'])
+    Stage(module).run()
+
+
+if __name__ == '__main__':
+    main()
