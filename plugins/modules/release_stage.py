@@ -118,9 +118,9 @@ HOME = '/nonexistent'
 SHELL = '/usr/sbin/nologin'
 
 
-def read_text(path):
+def read_bytes(path):
     try:
-        with open(path, encoding='utf-8') as existing:
+        with open(path, 'rb') as existing:
             return existing.read()
     except FileNotFoundError:
         return None
@@ -182,10 +182,11 @@ class Stage:
     def write_files(self):
         for spec in self.params['files']:
             dest, content = spec['dest'], spec['content']
-            before = read_text(dest)
-            if before != content:
+            before = read_bytes(dest)
+            if before != content.encode('utf-8'):
                 self.result['changed_files'].append(dest)
-                self.diff.append(dict(before_header=dest, before=before or '', after_header=dest, after=content))
+                self.diff.append(dict(before_header=dest, before=(before or b'').decode('utf-8', 'replace'),
+                                      after_header=dest, after=content))
                 if self.check:
                     continue
                 self.write(dest, content)

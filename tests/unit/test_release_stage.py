@@ -86,7 +86,7 @@ def test_a_changed_content_is_rewritten_and_a_changed_mode_alone_is_set(tmp_path
 @pytest.mark.parametrize("user, user_created", [("nobody", False), ("fleet-no-such-user", True)])
 def test_check_mode_reports_what_it_would_do_and_changes_no_byte(tmp_path, capsys, user, user_created):
     make_releases(tmp_path / "releases", ["1.0.0", "0.9.0"])
-    (tmp_path / "user-api.service").write_text("[Service]\nUser=old\n")
+    (tmp_path / "user-api.service").write_bytes(b"[Service]\nUser=\xff\n")  # not UTF-8: still compared and shown
     before = snapshot(tmp_path)
     result = run_module(capsys, check=True, **dict(stage_args(tmp_path), user=user))
     assert snapshot(tmp_path) == before
@@ -95,7 +95,7 @@ def test_check_mode_reports_what_it_would_do_and_changes_no_byte(tmp_path, capsy
                                        str(tmp_path / "user-api.service")]
     assert result["removed"] == ["0.9.0"]
     assert [(d["before"], d["after"]) for d in result["diff"]] == [
-        ("", 'GREETING="hi"\n'), ("[Service]\nUser=old\n", "[Service]\n")]
+        ("", 'GREETING="hi"\n'), ("[Service]\nUser=\ufffd\n", "[Service]\n")]
 
 
 def test_check_mode_of_a_first_install(tmp_path, capsys):
