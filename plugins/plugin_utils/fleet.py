@@ -164,13 +164,20 @@ def smoke_outcome(answer, version, status, asker):
     return {"status": "failed", "version": answer.get("version", ""), "note": note}
 
 
+def whole_number(value):
+    """value as an int (extra-vars arrive as strings), or None when it is not a whole number (booleans are not)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
 def check_int(value, name, low, high=None):
     """An integer option within [low, high], or a Refusal naming it."""
-    try:
-        number = int(str(value))
-    except ValueError:
-        number = None
-    if number is None or isinstance(value, bool) or number < low or (high is not None and number > high):
+    number = whole_number(value)
+    if number is None or number < low or (high is not None and number > high):
         bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
         raise Refusal(f"{name}={value!r} must be a whole number {bounds}. Nothing was changed.")
     return number

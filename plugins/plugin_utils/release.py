@@ -7,28 +7,20 @@ from __future__ import annotations
 import json
 import re
 
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]*$")
+from ansible_collections.fleet.deployer.plugins.plugin_utils.fleet import whole_number
 
-
-def _whole(value):
-    """value as an int, or None when it is not a whole number (booleans are not)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]*")
 
 
 def input_errors(version, port, keep):
     """One sentence per bad input, each naming its value; [] when all are good."""
     errors = []
-    if not _VERSION.match(str(version)):
+    if not _VERSION.fullmatch(str(version)):  # `$` would let a trailing newline through
         errors.append(f"release_version={json.dumps(str(version))} is not a version (letters, digits, . _ + -).")
-    number = _whole(port)
+    number = whole_number(port)
     if number is None or not 0 < number < 65536:
-        errors.append(f"release_port={json.dumps(port)} is not a TCP port (1-65535).")
-    number = _whole(keep)
+        errors.append(f"release_port={json.dumps(port, default=str)} is not a TCP port (1-65535).")
+    number = whole_number(keep)
     if number is None or number < 2:
-        errors.append(f"release_keep={json.dumps(keep)} must be 2 or more (the current and the previous release).")
+        errors.append(f"release_keep={json.dumps(keep, default=str)} must be 2 or more (the current and the previous release).")
     return errors

@@ -1,5 +1,7 @@
 """The release role's input check (plugin_utils/release.py): one sentence per bad input, naming its value."""
 
+from datetime import date
+
 import pytest
 
 from ansible_collections.fleet.deployer.plugins.plugin_utils.release import input_errors
@@ -12,6 +14,8 @@ from ansible_collections.fleet.deployer.plugins.plugin_utils.release import inpu
     ("-1.1.0", 8000, 3, ['release_version="-1.1.0" is not a version (letters, digits, . _ + -).']),
     ("1.1.0; rm -rf /", 8000, 3, ['release_version="1.1.0; rm -rf /" is not a version (letters, digits, . _ + -).']),
     ("", 8000, 3, ['release_version="" is not a version (letters, digits, . _ + -).']),
+    ("1.1.0\n", 8000, 3, ['release_version="1.1.0\\n" is not a version (letters, digits, . _ + -).']),
+    ("1.1.0", date(2026, 11, 27), 3, ['release_port="2026-11-27" is not a TCP port (1-65535).']),  # YAML reads dates
     ("1.1.0", 0, 3, ["release_port=0 is not a TCP port (1-65535)."]),
     ("1.1.0", 65536, 3, ["release_port=65536 is not a TCP port (1-65535)."]),
     ("1.1.0", "http", 3, ['release_port="http" is not a TCP port (1-65535).']),
