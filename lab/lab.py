@@ -31,6 +31,9 @@ IMAGE_REPO = "localhost/fleet-lab-base"
 FIRST_HOST_OFFSET = 10  # .1 is the gateway
 SSH_WAIT_SECONDS = 120
 INOTIFY_INSTANCES = 1024  # every systemd takes several; the default 128 hangs boots beyond ~20 hosts
+# A real LB has cores of its own; here it shares two with every app host. Its CPU weight (used only when the
+# cores are busy) is that of a hundred app hosts, so a deploy's burst on the app hosts cannot starve it.
+LB_CPU_SHARES = 102400
 PODMAN_ENV = dict(os.environ, CONTAINERS_CONF=str(LAB_DIR / "containers.conf"))
 
 
@@ -124,7 +127,7 @@ def keygen(path, comment):
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path))
 
 
-def start_host(name, host, address, image, state, publish):
+def start_host(name, host, groups, address, image, state, publish):
     """Creates one container, gives it its own host key and the lab's login key, and boots it."""
     container = f"{name}-{host}"
     # SYS_ADMIN: systemd builds a unit's sandbox (ProtectSystem=, PrivateTmp=...) in a mount namespace, as on
@@ -134,6 +137,8 @@ def start_host(name, host, address, image, state, publish):
             "--cap-add", "SYS_ADMIN"]
     if publish:
         args += ["--publish", f"127.0.0.1:{publish}:80"]
+    if "lb" in groups:
+        args += ["--cpu-shares", str(LB_CPU_SHARES)]
     run(*args, image, "/sbin/init")
     hostkey = state / "hostkeys" / host
     keygen(hostkey, f"{host}@{name}")
@@ -204,7 +209,7 @@ def up(name, subnet, hosts, publish, inventory, reuse=False):
     publish_on = next((host for host, groups in hosts if "lb" in groups), None) if publish else None
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         known_hosts = list(pool.map(
-            lambda item: start_host(name, item[1][0], item[0], image, state,
+            lambda item: start_host(name, *item[1], item[0], image, state,
                                     publish if item[1][0] == publish_on else None),
             zip(addresses, hosts)))
     (state / "known_hosts").write_text("".join(known_hosts))
