@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import tempfile
 
+from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError
 
 FILE_EDIT_ARGUMENT_SPEC = dict(
@@ -37,11 +37,7 @@ def write_checked(module, path, content):
     except OSError as error:
         module.fail_json(msg='cannot keep the original of %s to restore it if needed: %s' % (path, error))
     module.add_cleanup_file(original_link)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix='.%s.' % name, suffix='.tmp')
-    module.add_cleanup_file(tmp_path)
-    with os.fdopen(fd, 'wb') as tmp_file:
-        tmp_file.write(content)
-    module.atomic_move(tmp_path, path)
+    write_atomic(module, path, content)
 
     checks = [('configuration test', params['test_command'])]
     if params['reload']:

@@ -106,10 +106,10 @@ now:
 import fcntl
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
 
 
 def read_lock(path):
@@ -121,10 +121,7 @@ def read_lock(path):
 
 
 def write_lock(module, path, lock):
-    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".deploy-lock-")
-    with os.fdopen(descriptor, "w", encoding="utf-8") as lock_file:
-        json.dump(lock, lock_file, sort_keys=True)
-    module.atomic_move(temporary, path)
+    write_atomic(module, path, json.dumps(lock, sort_keys=True))
 
 
 def attempt(module, path):

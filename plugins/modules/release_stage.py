@@ -110,9 +110,9 @@ removed:
 import os
 import pwd
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
 
 HOME = '/nonexistent'
 SHELL = '/usr/sbin/nologin'
@@ -138,6 +138,7 @@ class Stage:
         self.module = module
         self.params = module.params
         self.check = module.check_mode
+        self.release_dir = module.params['release_dir'].rstrip('/')
         self.result = dict(changed=False, user_created=False, changed_files=[], removed=[])
         self.diff = []
 
@@ -171,7 +172,7 @@ class Stage:
         return self.module.set_mode_if_different(path, mode, changed)
 
     def ensure_release_dir(self):
-        path = self.params['release_dir']
+        path = self.release_dir
         if not os.path.isdir(path):
             self.result['changed'] = True
             if self.check:
@@ -189,33 +190,25 @@ class Stage:
                                       after_header=dest, after=content))
                 if self.check:
                     continue
-                self.write(dest, content)
+                write_atomic(self.module, dest, content)
             if os.path.exists(dest):  # in check mode a new file is not there yet
                 self.result['changed'] |= self.ensure_owned(dest, spec['mode'])
         self.result['changed'] |= bool(self.result['changed_files'])
 
     def refuse_files_without_a_folder(self):
         """Before anything changes: every file goes into a folder that exists or into the release's."""
-        release_dir = self.params['release_dir'].rstrip('/')
         for spec in self.params['files']:
             folder = os.path.dirname(spec['dest'])
-            if folder != release_dir and not os.path.isdir(folder):
+            if folder != self.release_dir and not os.path.isdir(folder):
                 self.fail('files', 'the folder of %s does not exist; nothing was changed' % spec['dest'])
 
-    def write(self, dest, content):
-        descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(dest), prefix='.%s-' % os.path.basename(dest))
-        with os.fdopen(descriptor, 'w', encoding='utf-8') as staged:
-            staged.write(content)
-        self.module.atomic_move(temporary, dest)
-
     def remove_old_releases(self):
-        release_dir = self.params['release_dir'].rstrip('/')
-        releases_dir = os.path.dirname(release_dir)
+        releases_dir = os.path.dirname(self.release_dir)
         if not os.path.isdir(releases_dir):  # check mode on a first install
             return
-        protected = set(self.params['protect']) | {os.path.basename(release_dir)}
+        protected = set(self.params['protect']) | {os.path.basename(self.release_dir)}
         keep = self.params['keep']
-        if not os.path.isdir(release_dir):  # check mode: it would be made now, so the newest
+        if not os.path.isdir(self.release_dir):  # check mode: it would be made now, so the newest
             keep -= 1
         for name in old_releases(releases_dir, keep, protected):
             self.result['removed'].append(name)

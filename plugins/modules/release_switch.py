@@ -123,11 +123,11 @@ fact:
 
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves import http_client
+from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.fleet.deployer.plugins.module_utils.http_health import get, poll_until_200
 
 
@@ -158,11 +158,8 @@ def read_fact(path):
 
 def write_fact(module, path, fact):
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.fact-')
-    with os.fdopen(descriptor, 'w', encoding='utf-8') as fact_file:
-        fact_file.write(json.dumps(fact, indent=4, sort_keys=True) + '\n')
-    os.chmod(temporary, 0o644)  # ansible's setup module reads facts.d as any user
-    module.atomic_move(temporary, path)
+    # 0644: ansible's setup module reads facts.d as any user
+    write_atomic(module, path, json.dumps(fact, indent=4, sort_keys=True) + '\n', mode=0o644)
 
 
 def health(port, path, timeout):
