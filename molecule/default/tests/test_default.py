@@ -24,6 +24,7 @@ NO_CAPS = "0000000000000000"
 RUNNING = {"NoNewPrivs": "1", "Seccomp": "2", "CapInh": NO_CAPS, "CapPrm": NO_CAPS, "CapEff": NO_CAPS,
            "CapBnd": NO_CAPS, "CapAmb": NO_CAPS}
 MAX_EXPOSURE = 2.0  # systemd-analyze security: 0 is locked down, 10 is exposed
+CPU_SHARES = "/sys/fs/cgroup/cpu/cpu.shares"  # the container's own CPU weight (cgroup v1, as on this machine and CI)
 
 
 @pytest.fixture(scope="module", params=["app1", "app2"])
@@ -101,6 +102,12 @@ def test_stub_status_is_on_localhost_only(lb_host, lab):
     assert "Active connections" in lb_host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
     lb = addresses(lab, "lb")[0]
     assert lb_host.run(f"curl -s --max-time 2 http://{lb}:8081/nginx_status").rc != 0
+
+
+def test_lb_has_the_cpu_weight_of_a_hundred_app_hosts(lb_host, app_host):
+    """In the lab the LB shares the cores with every app host (a real one has its own), so a burst of work on the
+    app hosts must not starve it."""
+    assert int(lb_host.file(CPU_SHARES).content_string) >= 100 * int(app_host.file(CPU_SHARES).content_string)
 
 
 def test_lb_answers_from_every_live_host_with_the_deployed_version(lb_url):
