@@ -12,7 +12,7 @@ def write_atomic(module, path, data, mode=None):
     """Replaces path with data (bytes or str, UTF-8) through a temporary file in its folder and atomic_move.
 
     mode, when given, is set before the rename; otherwise atomic_move keeps the mode of the file it replaces.
-    A run killed mid-write leaves only the temporary file, which the module's cleanup removes when it can.
+    The module removes the temporary file when it exits or fails; a killed run leaves it, never a half-written file.
     """
     folder, name = os.path.split(path)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix='.%s.' % name, suffix='.tmp')
