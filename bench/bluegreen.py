@@ -9,7 +9,8 @@ ansible-runner, while tools/loadgen.py sends RATE requests/s through each LB (ea
   break-glass bluegreen.yml -e bluegreen_action=rollback (reads only the LBs, switches back)
   (re-deploy  bluegreen.yml -e app_version=1.1.0 again, 1.1.0 now installed: the start of the next row)
   full checks bluegreen.yml -e bluegreen_action=rollback -e bluegreen_rollback_full_checks=true
-Per run: the playbook's wall time (runner events: playbook start -> stats); the switch time, per LB, from the
+Per run: the playbook's wall time (runner events: playbook start -> stats) and the whole run's (ansible-runner's
+call: start-up and parsing too); the switch time, per LB, from the
 switch task's start (its runner event) until every answer through that LB came from the other version (the LB's
 access log: the end of the last request an old-colour backend answered); the spread between the two LBs (those
 two moments, and the switch task's end on each LB in the runner's events); failed requests (load generators);
@@ -92,7 +93,8 @@ def measured(lab, rate, kind):
         run = run_playbook(LAB, "bluegreen.yml", **extravars)
     lines = {lb: lb_log(f"{LAB}-{lb}", offsets[lb]) for lb in lbs}
     reports = [load.report for load in loads.loads]
-    row = {"kind": kind, "label": label, "wall": run.wall(), "requests": sum(r["requests"] for r in reports),
+    row = {"kind": kind, "label": label, "wall": run.wall(), "process": run.seconds,
+           "requests": sum(r["requests"] for r in reports),
            "failed": sum(r["failed"] for r in reports), "rate": sum(r["achieved_rate"] for r in reports),
            "upstream": sum(upstream_failures(found) for found in lines.values())}
     old_colour = "green" if version == OLD else "blue"
@@ -117,28 +119,31 @@ def print_table(rows, rate, rounds, seconds):
     print(f"\nbluegreen.yml on 5 blue + 5 green hosts + {len(lbs)} LBs, {rate} requests/s through each LB (new "
           f"connection each) until {TAIL_SECONDS} s after each playbook; each round from blue live on {OLD}, green "
           f"on {OLD} without {NEW}")
-    print("\n| run | playbook wall time | switch (task start -> every answer new) | per LB | spread between LBs "
-          "(LB logs; switch task ends) | requests | failed | upstream failures |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| run | playbook wall time | whole run | switch (task start -> every answer new) | per LB | spread "
+          "between LBs (LB logs; switch task ends) | requests | failed | upstream failures |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "incomplete" in row:
-            print(f"| {row['label']}: DID NOT COMPLETE | {row['incomplete']} | | | | {row['requests']:,} | "
+            print(f"| {row['label']}: DID NOT COMPLETE | {row['incomplete']} | | | | | {row['requests']:,} | "
                   f"{row['failed']} | {row['upstream']} |")
             continue
         per_lb = ", ".join(f"{lb} {row['per_lb'][lb]:.2f} s" for lb in lbs)
-        print(f"| {row['label']} | {row['wall']:.2f} s | {row['switch']:.2f} s | {per_lb} | {row['spread']:.3f} s; "
+        print(f"| {row['label']} | {row['wall']:.2f} s | {row['process']:.2f} s | {row['switch']:.2f} s | {per_lb} | "
+              f"{row['spread']:.3f} s; "
               f"{row['task_spread']:.3f} s | {row['requests']:,} | {row['failed']} | {row['upstream']} |")
     print(f"\nmedian and range of {rounds} runs (complete runs only)\n")
-    print("| run | complete | playbook wall time | switch | spread between LBs (LB logs) | failed / requests | "
-          "upstream failures |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | complete | playbook wall time | whole run | switch | spread between LBs (LB logs) | "
+          "failed / requests | upstream failures |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind, (label, _, _) in KINDS.items():
         picked = [row for row in rows if row["kind"] == kind]
         done = [row for row in picked if "incomplete" not in row]
         wall = median_range([row["wall"] for row in done], " s")
+        process = median_range([row["process"] for row in done], " s")
         switch = median_range([row["switch"] for row in done], " s")
         spread = median_range([row["spread"] for row in done], " s", 3)
-        print(f"| {label} | {len(done)} of {len(picked)} | {wall[0]} ({wall[1]}) | {switch[0]} ({switch[1]}) | "
+        print(f"| {label} | {len(done)} of {len(picked)} | {wall[0]} ({wall[1]}) | {process[0]} ({process[1]}) | "
+              f"{switch[0]} ({switch[1]}) | "
               f"{spread[0]} ({spread[1]}) | {sum(r['failed'] for r in picked)} / {sum(r['requests'] for r in picked):,} "
               f"| {sum(r['upstream'] for r in picked)} |")
     print(f"\nwhole bench: {seconds / 60:.1f} min")

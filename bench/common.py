@@ -88,10 +88,12 @@ def epoch(event):
 
 
 class Run:
-    """A finished playbook run through ansible-runner: rc, status and events (kept after its folder is gone)."""
+    """A finished playbook run through ansible-runner: rc, status and events (kept after its folder is gone), and
+    the seconds the whole run took (start-up and parsing included, which the events' wall time leaves out)."""
 
-    def __init__(self, name, runner):
+    def __init__(self, name, runner, seconds=None):
         self.name, self.rc, self.status, self.events = name, runner.rc, runner.status, list(runner.events)
+        self.seconds = seconds
 
     def times(self, kind, task=None):
         """Epochs of the events of this kind (of the task called `task`, if given), in order."""
@@ -116,11 +118,12 @@ class Run:
 def run_playbook(lab_name, name, **extravars):
     """Runs playbooks/NAME on lab LAB_NAME with ansible-runner, each run in a folder of its own; returns a Run."""
     with tempfile.TemporaryDirectory(prefix=f"{lab_name}-runner-") as folder:
+        started = time.monotonic()
         runner = ansible_runner.run(private_data_dir=folder, project_dir=str(PROJECT),
                                     playbook=str(PROJECT / "playbooks" / name), inventory=str(inventory(lab_name)),
                                     extravars=extravars, quiet=True,
                                     envvars={"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"], "PATH": ENV["PATH"]})
-        return Run(name, runner)
+        return Run(name, runner, time.monotonic() - started)
 
 
 def median_range(values, unit="", digits=2):

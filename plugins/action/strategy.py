@@ -116,8 +116,11 @@ class ActionModule(ActionBase):
         options, groups = args["options"], self._colour_groups()
         bluegreen.preflight(groups, options.get("action"), options.get("version"))
         reads = bluegreen.reads(groups, options.get("action"), options.get("full_checks"))
-        add_hosts = [{"name": name, "groups": [f"bluegreen_{kind}"]} for kind, names in reads.items() for name in names]
-        return {"started": time.time(), "add_hosts": add_hosts}
+        add_hosts = [{"name": name, "groups": ["bluegreen_release_state"]} for name in reads["release_state"]]
+        # What every LB asks while it reads its upstream: nginx_upstream_info's probe option.
+        lb_probe = {"backends": {name: str(self._hostvar(name, args["address_var"], "")) for name in reads["probe"]},
+                    "health_path": options.get("health_path"), "version_header": options.get("version_header")}
+        return {"started": time.time(), "add_hosts": add_hosts, "lb_probe": lb_probe}
 
     def _bluegreen_hosts(self, args, probed=None):
         """The app hosts; for a break-glass rollback with the versions their health checks answered with."""
@@ -131,8 +134,7 @@ class ActionModule(ActionBase):
         options = args["options"]
         probes = None
         if bluegreen.break_glass(options.get("action"), options.get("full_checks")):
-            probes = {lb: (self._hostvar(lb, "bluegreen_probe") or {}).get("answers") or {}
-                      for lb in self._lb_servers(args)}
+            probes = {lb: self._hostvar(lb, "nginx_lb_probes") or {} for lb in self._lb_servers(args)}
         decided = bluegreen.plan(self._colour_groups(), self._bluegreen_hosts(args), self._lb_servers(args),
                                  options.get("action"), options.get("version"), self._check_mode(),
                                  options.get("started") or time.time(), probes)

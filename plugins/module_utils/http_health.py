@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: MIT
-"""HTTP health checks for the modules that ask a service whether it is ready: one GET, and polling it."""
+"""HTTP health checks for the modules that ask a service whether it is ready: one GET, polling it, and asking
+many backends at once."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves import http_client
 
@@ -33,3 +35,50 @@ def poll_until_200(ask, timeout):
         if answer[0] == 200 or time.time() + POLL_SECONDS > deadline:
             return answer
         time.sleep(POLL_SECONDS)
+
+
+def bad_addresses(backends):
+    """The backends ({name: address}) whose address is not host:port, as 'name=address, ...' ('' when none)."""
+    return ', '.join('%s=%r' % (name, address) for name, address in sorted(backends.items())
+                     if not isinstance(address, str) or ':' not in address or not address.rsplit(':', 1)[1].isdigit())
+
+
+class Probe:
+    """Asks every backend at once (params: fleet.deployer.backend_probe's options); run() returns {name: answer}."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def _ask(self, answer, what, path):
+        try:
+            return get(answer['address'], path, self.params['timeout'], self.params['version_header'])
+        except (OSError, http_client.HTTPException) as error:
+            answer['error'] = '%s: %s' % (what, error)
+            return None, ''
+
+    def backend(self, backend):
+        name, address = backend
+        params = self.params
+        answer = dict(address=address, health=None, health_version='', request=None, version='',
+                      unhealthy=[], error='')
+        started = time.time()
+        answer['health'], answer['health_version'] = poll_until_200(
+            lambda: self._ask(answer, 'health', params['health_path']), params['health_timeout'])
+        if answer['health'] == 200:
+            answer['error'] = ''
+            if params['request_path']:
+                answer['request'], answer['version'] = self._ask(answer, 'request', params['request_path'])
+            for dummy in range(params['stay_healthy_seconds']):
+                time.sleep(1)
+                status = self._ask(answer, 'stay healthy', params['health_path'])[0]
+                if status != 200:
+                    answer['unhealthy'].append(str(status or answer['error']))
+        answer['seconds'] = round(time.time() - started, 2)
+        return name, answer
+
+    def run(self):
+        backends = self.params['backends']
+        if not backends:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(64, len(backends))) as pool:
+            return dict(pool.map(self.backend, sorted(backends.items())))

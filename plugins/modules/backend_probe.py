@@ -116,51 +116,8 @@ answers:
       type: float
 """
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves import http_client
-from ansible_collections.fleet.deployer.plugins.module_utils.http_health import get, poll_until_200
-
-
-class Probe:
-    def __init__(self, params):
-        self.params = params
-
-    def _ask(self, answer, what, path):
-        try:
-            return get(answer['address'], path, self.params['timeout'], self.params['version_header'])
-        except (OSError, http_client.HTTPException) as error:
-            answer['error'] = '%s: %s' % (what, error)
-            return None, ''
-
-    def backend(self, backend):
-        name, address = backend
-        params = self.params
-        answer = dict(address=address, health=None, health_version='', request=None, version='',
-                      unhealthy=[], error='')
-        started = time.time()
-        answer['health'], answer['health_version'] = poll_until_200(
-            lambda: self._ask(answer, 'health', params['health_path']), params['health_timeout'])
-        if answer['health'] == 200:
-            answer['error'] = ''
-            if params['request_path']:
-                answer['request'], answer['version'] = self._ask(answer, 'request', params['request_path'])
-            for dummy in range(params['stay_healthy_seconds']):
-                time.sleep(1)
-                status = self._ask(answer, 'stay healthy', params['health_path'])[0]
-                if status != 200:
-                    answer['unhealthy'].append(str(status or answer['error']))
-        answer['seconds'] = round(time.time() - started, 2)
-        return name, answer
-
-    def run(self):
-        backends = self.params['backends']
-        if not backends:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(64, len(backends))) as pool:
-            return dict(pool.map(self.backend, sorted(backends.items())))
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, bad_addresses
 
 
 def main():
@@ -176,10 +133,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    bad = ['%s=%r' % (name, address) for name, address in sorted(module.params['backends'].items())
-           if not isinstance(address, str) or ':' not in address or not address.rsplit(':', 1)[1].isdigit()]
+    bad = bad_addresses(module.params['backends'])
     if bad:
-        module.fail_json(msg='backend address %s is not host:port' % ', '.join(bad))
+        module.fail_json(msg='backend address %s is not host:port' % bad)
     module.exit_json(changed=False, answers=Probe(module.params).run())
 
 

@@ -34,6 +34,31 @@ options:
         its result is returned as RV(config_test) and does not fail the module (the caller decides). Saves a
         round trip for a caller that must refuse to go on when Nginx would not load its configuration.
     type: str
+  probe:
+    description:
+      - Also ask these backends' health check from this host, all at once, once each, on a new connection per
+        request (the way M(fleet.deployer.backend_probe) does with its defaults) - one round trip for a caller
+        that needs both what the LB has and what it sees, such as a break-glass rollback.
+      - Returned as RV(probes); an answer never fails the module.
+    type: dict
+    suboptions:
+      backends:
+        description: The backends to ask, each by the name its answer is reported under, with the C(host:port)
+          to connect to; none are asked when empty.
+        type: dict
+        default: {}
+      health_path:
+        description: As O(fleet.deployer.backend_probe#module:health_path).
+        type: str
+        default: /healthz
+      version_header:
+        description: As O(fleet.deployer.backend_probe#module:version_header).
+        type: str
+        default: X-App-Version
+      timeout:
+        description: As O(fleet.deployer.backend_probe#module:timeout), for each request.
+        type: float
+        default: 2
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -46,6 +71,7 @@ attributes:
     platforms: posix
 seealso:
   - module: fleet.deployer.nginx_upstream
+  - module: fleet.deployer.backend_probe
 author:
   - Fleet deployer team (!UNKNOWN)
 """
@@ -68,6 +94,16 @@ EXAMPLES = r"""
     upstream: app
     test_command: nginx -t
   register: app_conf
+
+- name: Read the upstream and ask two backends' health from this LB, in one round trip
+  fleet.deployer.nginx_upstream_info:
+    path: /etc/nginx/conf.d/app.conf
+    upstream: app
+    probe:
+      backends:
+        blue1: "10.0.1.1:8000"
+        green1: "10.0.2.1:8000"
+  register: seen
 
 - name: Refuse to edit a configuration Nginx would not load
   ansible.builtin.assert:
@@ -126,12 +162,22 @@ config_test:
       type: list
       elements: str
       sample: ["nginx: [emerg] unknown directive \"bogus\" in /etc/nginx/conf.d/broken.conf:1"]
+probes:
+  description:
+    - What each of O(probe.backends) answered, by its name, in the shape of
+      RV(fleet.deployer.backend_probe#module:answers).
+  returned: when O(probe.backends) is set and the upstreams could be read
+  type: dict
+  sample:
+    blue1: {"address": "10.0.1.1:8000", "health": 200, "health_version": "1.0.0", "request": null, "version": "",
+            "unhealthy": [], "error": "", "seconds": 0.01}
 """
 
 import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, bad_addresses
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError, split_config_dump
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_upstream_conf import describe_upstreams
 
@@ -177,11 +223,21 @@ def main():
             dump_command=dict(type='str'),
             upstream=dict(type='str'),
             test_command=dict(type='str'),
+            probe=dict(type='dict', options=dict(
+                backends=dict(type='dict', default={}),
+                health_path=dict(type='str', default='/healthz'),
+                version_header=dict(type='str', default='X-App-Version'),
+                timeout=dict(type='float', default=2),
+            )),
         ),
         mutually_exclusive=[('path', 'dump_command')],
         required_one_of=[('path', 'dump_command')],
         supports_check_mode=True,
     )
+    probe = module.params['probe'] or {}
+    bad = bad_addresses(probe.get('backends') or {})
+    if bad:
+        module.fail_json(msg='backend address %s is not host:port' % bad)
     try:
         upstreams = NginxUpstreamInfo(module).run()
     except NginxConfError as error:
@@ -191,6 +247,8 @@ def main():
         rc, stdout, stderr = module.run_command(shlex.split(module.params['test_command']))
         result['config_test'] = dict(rc=rc, output=[line for line in (stderr + stdout).splitlines()
                                                     if not line.rstrip().endswith(('syntax is ok', 'test is successful'))])
+    if probe.get('backends'):
+        result['probes'] = Probe(dict(probe, health_timeout=0, request_path=None, stay_healthy_seconds=0)).run()
     module.exit_json(**result)
 
 

@@ -41,7 +41,7 @@ options:
   options:
     description:
       - The strategy's inputs, e.g. C(version), C(batch), C(rollback), C(max_fail_percentage), C(min_in_service)
-        for rolling; C(action), C(version) for blue-green.
+        for rolling; C(action), C(version), C(full_checks), C(health_path), C(version_header) for blue-green.
     type: dict
     default: {}
   plan:
@@ -111,7 +111,7 @@ plan:
   sample: {"strategy": "rolling", "target": "1.1.0", "live": ["app1", "app2"], "skip": {}}
 add_hosts:
   description: The hosts to put into in-memory groups, each with its own part of the plan.
-  returned: decide=plan
+  returned: decide=plan, and decide=preflight for blue-green and canary
   type: list
   elements: dict
   sample: [{"name": "app1", "groups": ["live"], "plan": {"target": "1.1.0", "skip": ""}}]
@@ -150,4 +150,12 @@ started:
   returned: decide=preflight
   type: float
   sample: 1764230000.5
+lb_probe:
+  description:
+    - What every LB asks while it reads its upstream, as O(fleet.deployer.nginx_upstream_info#module:probe) takes
+      it - every app host for a break-glass rollback (from C(options.health_path) and C(options.version_header)),
+      no backend otherwise.
+  returned: decide=preflight and strategy=bluegreen
+  type: dict
+  sample: {"backends": {"blue1": "10.0.1.1:8000"}, "health_path": "/healthz", "version_header": "X-App-Version"}
 """

@@ -44,11 +44,11 @@ def break_glass(action, full_checks):
 
 
 def reads(groups, action, full_checks):
-    """What the run reads before it plans: app hosts over SSH (release state), or every app host's health asked
-    from each LB (a break-glass rollback: one task per LB, no app host contacted)."""
+    """What the run reads before it plans: app hosts over SSH (release state), or the app hosts whose health each
+    LB asks while it reads its upstream (a break-glass rollback: one round trip per LB, no app host contacted)."""
     app_hosts = list(groups["blue"]) + list(groups["green"])
     if break_glass(action, full_checks):
-        return {"release_state": [], "probe": list(groups["lb"])}
+        return {"release_state": [], "probe": app_hosts}
     return {"release_state": app_hosts, "probe": []}
 
 

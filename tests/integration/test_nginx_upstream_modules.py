@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from http_backends import closed_port, server
 
 from nginx_test_support import ANSIBLE_BIN, ANSIBLE_ENV, LAYOUTS, NOBODY, REPO, failure_messages, run_playbook
 
@@ -206,6 +207,32 @@ def test_info_reads_a_file_or_the_whole_nginx_dump(nginx, tmp_path):
     assert results['unknown']['msg'] == "no upstream named 'ap' in %s" % nginx.conf
     assert results['dump_fails']['msg'].startswith('nginx -T -p %s' % nginx.path)
     assert 'missing.conf' in results['dump_fails']['msg'] and 'No such file' in results['dump_fails']['msg']
+
+
+def test_info_asks_the_backends_health_in_the_same_run(nginx, tmp_path):
+    nginx.conf.write_text(SITE)
+    httpd, address = server([200], version='1.0.0')
+    gone = closed_port()
+    read = {'path': str(nginx.conf), 'upstream': 'app', 'test_command': 'nginx -t ' + nginx.options}
+    try:
+        results = run_playbook(tmp_path / 'play', {
+            'probed': {'name': 'Read and ask', INFO: dict(read, probe={'backends': {'blue1': address, 'gone1': gone}})},
+            'not_asked': {'name': 'Read, no backends', INFO: dict(read, probe={'backends': {}})},
+            'bad_address': {'name': 'A backend without a port', 'ignore_errors': True,
+                            INFO: dict(read, probe={'backends': {'blue1': address, 'blue2': 'nowhere'}})},
+        })
+    finally:
+        httpd.shutdown()
+
+    probed = results['probed']
+    assert not probed['changed'] and probed['config_test']['rc'] == 0
+    assert [upstream['name'] for upstream in probed['upstreams']] == ['app']
+    assert {key: probed['probes']['blue1'][key] for key in ('address', 'health', 'health_version', 'error')} == {
+        'address': address, 'health': 200, 'health_version': '1.0.0', 'error': ''}
+    assert probed['probes']['gone1']['health'] is None
+    assert 'Connection refused' in probed['probes']['gone1']['error']
+    assert 'probes' not in results['not_asked'] and results['not_asked']['upstreams'] == probed['upstreams']
+    assert results['bad_address']['msg'] == "backend address blue2='nowhere' is not host:port"
 
 
 def test_ansible_doc_renders_modules_and_filters():

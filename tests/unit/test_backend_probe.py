@@ -4,7 +4,7 @@ the stay-healthy checks, and a backend that does not answer."""
 import pytest
 from http_backends import closed_port, server
 
-from ansible_collections.fleet.deployer.plugins.modules.backend_probe import Probe
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe
 
 
 def probe(backends, **params):

@@ -202,7 +202,7 @@ REFUSED = {"health": None, "health_version": "", "error": "health: [Errno 111] C
 
 
 @pytest.mark.parametrize("action, full_checks, reads", [
-    ("rollback", False, {"release_state": [], "probe": LBS}),
+    ("rollback", False, {"release_state": [], "probe": BLUE + GREEN}),
     ("rollback", True, {"release_state": BLUE + GREEN, "probe": []}),
     ("deploy", False, {"release_state": BLUE + GREEN, "probe": []}),
     ("retire", False, {"release_state": BLUE + GREEN, "probe": []}),
