@@ -37,10 +37,11 @@ def poll_until_200(ask, timeout):
         time.sleep(POLL_SECONDS)
 
 
-def bad_addresses(backends):
-    """The backends ({name: address}) whose address is not host:port, as 'name=address, ...' ('' when none)."""
-    return ', '.join('%s=%r' % (name, address) for name, address in sorted(backends.items())
-                     if not isinstance(address, str) or ':' not in address or not address.rsplit(':', 1)[1].isdigit())
+def address_error(backends):
+    """The message naming the backends ({name: address}) whose address is not host:port; '' when there are none."""
+    bad = ['%s=%r' % (name, address) for name, address in sorted(backends.items())
+           if not isinstance(address, str) or ':' not in address or not address.rsplit(':', 1)[1].isdigit()]
+    return 'backend address %s is not host:port' % ', '.join(bad) if bad else ''
 
 
 class Probe:

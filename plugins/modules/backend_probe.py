@@ -117,7 +117,7 @@ answers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, bad_addresses
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, address_error
 
 
 def main():
@@ -133,9 +133,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    bad = bad_addresses(module.params['backends'])
-    if bad:
-        module.fail_json(msg='backend address %s is not host:port' % bad)
+    error = address_error(module.params['backends'])
+    if error:
+        module.fail_json(msg=error)
     module.exit_json(changed=False, answers=Probe(module.params).run())
 
 

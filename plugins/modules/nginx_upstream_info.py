@@ -177,7 +177,7 @@ import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, bad_addresses
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, address_error
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError, split_config_dump
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_upstream_conf import describe_upstreams
 
@@ -235,9 +235,9 @@ def main():
         supports_check_mode=True,
     )
     probe = module.params['probe'] or {}
-    bad = bad_addresses(probe.get('backends') or {})
-    if bad:
-        module.fail_json(msg='backend address %s is not host:port' % bad)
+    error = address_error(probe.get('backends') or {})
+    if error:
+        module.fail_json(msg=error)
     try:
         upstreams = NginxUpstreamInfo(module).run()
     except NginxConfError as error:

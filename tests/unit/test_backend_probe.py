@@ -4,7 +4,7 @@ the stay-healthy checks, and a backend that does not answer."""
 import pytest
 from http_backends import closed_port, server
 
-from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe
+from ansible_collections.fleet.deployer.plugins.module_utils.http_health import Probe, address_error
 
 
 def probe(backends, **params):
@@ -52,3 +52,13 @@ def test_every_backend_at_once_and_one_that_does_not_answer():
 
 def test_no_backends():
     assert probe({}) == {}
+
+
+@pytest.mark.parametrize("backends, message", [
+    ({"app1": "10.0.0.11:8000", "app2": "[::1]:8000"}, ""),
+    ({"app1": "10.0.0.11"}, "backend address app1='10.0.0.11' is not host:port"),
+    ({"app2": 8000, "app1": "app1:http", "app3": "10.0.0.13:8000"},
+     "backend address app1='app1:http', app2=8000 is not host:port"),
+])
+def test_address_error_names_every_bad_address(backends, message):
+    assert address_error(backends) == message
