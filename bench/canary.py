@@ -33,13 +33,9 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timezone
 
-import ansible_runner
-
-from common import ENV, PROJECT, TAIL_SECONDS, Load, addresses, answers, inventory, lab_down, lab_up, lb_url
+from common import ENV, TAIL_SECONDS, Load, addresses, answers, lab_down, lab_up, lb_url, run_playbook
 
 LAB = "bench-canary"
 LB_CONTAINER = f"{LAB}-lb1"
@@ -57,47 +53,17 @@ class BenchError(Exception):
     pass
 
 
-class Run:
-    """A finished playbook run: its return code, status and events (read before the runner's folder goes)."""
-
-    def __init__(self, name, runner):
-        self.name, self.rc, self.status, self.events = name, runner.rc, runner.status, list(runner.events)
-
-    def results(self, task):
-        """The results of the task called `task` that ended ok, in order."""
-        return [event["event_data"]["res"] for event in self.events
-                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == task]
-
-    def times(self, kind, task=None):
-        """Epochs of the events of this kind (of the task called `task`, if given), in order."""
-        return [epoch(event) for event in self.events
-                if event["event"] == kind and (task is None or event["event_data"].get("task") == task)]
-
-    def report_text(self):
-        return "".join(result.get("msg", "") for result in self.results("Print the deploy report"))
-
-    def canary_steps(self):
-        reports = self.results("Build the deploy report")
-        return reports[-1]["report"]["canary_steps"] if reports else []
-
-    def failures(self):
-        return "; ".join(event["event_data"]["res"].get("msg", "") for event in self.events
-                         if event["event"] == "runner_on_failed" and not event["event_data"].get("ignore_errors"))
+def report_text(run):
+    return "".join(result.get("msg", "") for result in run.results("Print the deploy report"))
 
 
-def epoch(event):
-    moment = datetime.fromisoformat(event["created"])
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+def canary_steps(run):
+    reports = run.results("Build the deploy report")
+    return reports[-1]["report"]["canary_steps"] if reports else []
 
 
 def playbook(name, **extravars):
-    """Runs playbooks/NAME on the bench lab with ansible-runner, each run in a folder of its own."""
-    with tempfile.TemporaryDirectory(prefix="bench-canary-runner-") as folder:
-        runner = ansible_runner.run(private_data_dir=folder, project_dir=str(PROJECT),
-                                    playbook=str(PROJECT / "playbooks" / name), inventory=str(inventory(LAB)),
-                                    extravars=extravars, quiet=True,
-                                    envvars={"ANSIBLE_CONFIG": ENV["ANSIBLE_CONFIG"], "PATH": ENV["PATH"]})
-        return Run(name, runner)
+    return run_playbook(LAB, name, **extravars)
 
 
 def succeeded(run, what):
@@ -148,7 +114,7 @@ def start_state(lab):
     blue = {host["name"] for host in lab["hosts"] if "blue" in host["groups"]}
 
     def no_canary():
-        return "No canary runs." in succeeded(playbook("canary.yml", canary_action="status"), "status").report_text()
+        return "No canary runs." in report_text(succeeded(playbook("canary.yml", canary_action="status"), "status"))
 
     def blue_live():
         seen = answers(lb_url(lab))
@@ -181,10 +147,10 @@ def bad_canary(lab, rate):
            "outside": upstream_failures(lines, excluded=green)}
     step_started, abort_done = run.times("playbook_on_task_start", STEP_STARTS), run.times("runner_on_ok", ABORT_DONE)
     canary = [float(line["msec"]) for line in lines if answered_by(line) in green]
-    steps = run.canary_steps()
+    steps = canary_steps(run)
     if run.rc == 0 or not steps or steps[-1]["decision"] != "fail":
         row["incomplete"] = (f"not aborted at a failed step (rc={run.rc}, steps "
-                             f"{[(s['share'], s['decision']) for s in steps]}): {run.failures() or run.report_text()}")
+                             f"{[(s['share'], s['decision']) for s in steps]}): {run.failures() or report_text(run)}")
     elif not step_started or not abort_done:
         row["incomplete"] = f"no step start or no abort LB change among the runner's events: {run.failures()}"
     elif not [moment for moment in canary if moment >= step_started[0]]:
@@ -202,11 +168,11 @@ def healthy_canary(lab, rate):
     row = {"failed": load["failed"], "requests": load["requests"], "rate": load["achieved_rate"],
            "upstream": upstream_failures(lines), "wall": max(run.times("playbook_on_stats") or [0]) -
            min(run.times("playbook_on_start") or [0]), "shares": {}}
-    steps = run.canary_steps()
+    steps = canary_steps(run)
     if run.rc != 0 or [step["share"] for step in steps] != [5, 20, 50] or \
-            any(step["decision"] != "pass" for step in steps) or "promoted" not in run.report_text():
+            any(step["decision"] != "pass" for step in steps) or "promoted" not in report_text(run):
         row["incomplete"] = (f"not promoted after 5-20-50% (rc={run.rc}, steps "
-                             f"{[(s['share'], s['decision']) for s in steps]}): {run.failures() or run.report_text()}")
+                             f"{[(s['share'], s['decision']) for s in steps]}): {run.failures() or report_text(run)}")
     for step in steps:
         window = [line for line in lines if step["started"] <= float(line["msec"]) < step["finished"]]
         if window:

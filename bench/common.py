@@ -95,6 +95,11 @@ class Run:
         self.name, self.rc, self.status, self.events = name, runner.rc, runner.status, list(runner.events)
         self.seconds = seconds
 
+    def results(self, task):
+        """The results of the task called `task` that ended ok, in order."""
+        return [event["event_data"]["res"] for event in self.events
+                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == task]
+
     def times(self, kind, task=None):
         """Epochs of the events of this kind (of the task called `task`, if given), in order."""
         return [epoch(event) for event in self.events
