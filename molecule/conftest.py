@@ -85,6 +85,17 @@ def playbook(tmp_path_factory):
     return run
 
 
+LOCK_FILE = "/var/lib/fleet-deployer/deploy.lock"
+
+
+def write_lock(lb, controller, expires_in):
+    """Puts another run's deploy lock (ops@controller running canary.yml, lease ending in expires_in s) on lb."""
+    now = time.time()
+    lock = {"id": f"ops@{controller}:4242", "user": "ops", "controller": controller, "pid": 4242,
+            "playbook": "canary.yml", "version": "9.9.9", "started": now - 120, "expires": now + expires_in}
+    lb.run_expect([0], f"echo '{json.dumps(lock)}' > {LOCK_FILE}")
+
+
 def changed_hosts(runner):
     return {host: count for host, count in runner.stats["changed"].items() if count}
 

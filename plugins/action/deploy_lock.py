@@ -28,6 +28,7 @@ ARGUMENT_SPEC = {
     "wait": {"type": "raw", "default": 60},
     "ttl": {"type": "raw", "default": 1800},
     "break": {"type": "bool", "default": False},
+    "queue": {"type": "bool", "default": True},
     "version": {"type": "str", "default": ""},
 }
 POLL_SECONDS = 2
@@ -69,14 +70,14 @@ class ActionModule(ActionBase):
             if released.get("lock"):
                 result["msg"] = f"The deploy lock on {self._lb} is not this run's any more: {released['lock']['id']}."
             return result
-        result.update(self._take(wait, args["break"]))
+        result.update(self._take(wait, args["break"], args["queue"]))
         return result
 
     def _attempt(self, **module_args):
         return self._execute_module(module_name="fleet.deployer.deploy_lock",
                                     module_args=dict(self._module_args, **module_args), task_vars=self._task_vars)
 
-    def _take(self, wait, break_lock):
+    def _take(self, wait, break_lock, queue):
         deadline = time.monotonic() + wait
         waiting = None
         while True:
@@ -95,6 +96,8 @@ class ActionModule(ActionBase):
                     return dict(replaced, changed=False, msg=decision.message, warnings=[decision.message],
                                 replaced_lock=taken["lock"])
                 continue  # another run took it first: decide again about that one
+            if not queue:
+                return {"changed": False, "acquired": False, "lock_holder": taken["lock"], "msg": decision.message}
             if time.monotonic() >= deadline:
                 return {"failed": True, "changed": False, "lock_holder": taken["lock"],
                         "msg": str(lock.refusal(decision, wait))}

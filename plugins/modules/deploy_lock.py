@@ -45,6 +45,13 @@ options:
     description: Take the lock even when another live deploy holds it. Used by the action plugin.
     type: bool
     default: false
+  queue:
+    description:
+      - Whether to wait, up to O(wait) seconds, for another deploy's lock. Used by the action plugin.
+      - V(false) makes one attempt; when another live deploy holds the lock, the task does not fail but returns
+        RV(lock_holder). This is the first try on every load balancer at once, before taking them in order.
+    type: bool
+    default: true
   version:
     description: The version this run deploys, to name it in another deploy's messages.
     type: str
@@ -93,8 +100,8 @@ lock:
   sample: {"id": "root@ctl:4242", "user": "root", "controller": "ctl", "pid": 4242, "playbook": "rolling.yml",
            "version": "1.1.0", "started": 1795680000.0, "expires": 1795681800.0}
 lock_holder:
-  description: When the task fails because another deploy holds the lock, that lock.
-  returned: failure
+  description: The lock of another deploy that holds it - when the task fails for it, or with O(queue=false).
+  returned: when another deploy holds the lock
   type: dict
 now:
   description: The load balancer's clock when the lock was read, in seconds since the epoch.
@@ -152,6 +159,7 @@ def main():
             wait=dict(type="int", default=60),
             ttl=dict(type="int", default=1800),
             version=dict(type="str", default=""),
+            queue=dict(type="bool", default=True),
             holder=dict(type="dict"),
             replace=dict(type="str"),
             **{"break": dict(type="bool", default=False)},

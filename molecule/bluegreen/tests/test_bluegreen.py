@@ -5,14 +5,17 @@ The tests run in file order, each from the state the previous one left (converge
 idle on 1.0.0): refusals, three deploys that stop before the switch, one whose switch fails on lb2, the deploy
 that switches, its rollback, retire and start."""
 
+import json
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import ansible_runner
 import pytest
 import yaml
-from conftest import (PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
-                      changed_hosts, failure_messages, task_runs, under_load)
+from conftest import (LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
+                      changed_hosts, failure_messages, task_runs, under_load, write_lock)
 
 BLUE = ["blue1", "blue2", "blue3"]
 GREEN = ["green1", "green2", "green3"]
@@ -20,6 +23,8 @@ LBS = ["lb1", "lb2"]
 CURRENT = "/opt/user-api/current"
 HOOKS = Path(__file__).resolve().parent / "hooks"
 SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
+TRY_TASK = "Take the deploy lock on every load balancer at once, if no other run holds one"
+IN_ORDER_TASK = "Take the deploy lock, waiting for another run's"
 
 
 def versions_started(report, after=0.0, before=float("inf")):
@@ -204,11 +209,66 @@ def test_deploy_switches_every_lb_to_green_without_dropping_a_request(load, play
         assert answers(f"http://{address}:8000/", 1) == {host: "1.0.0"}
 
 
-def test_second_deploy_changes_nothing(playbook):
+def test_second_deploy_changes_nothing(playbook, hosts):
     runner = playbook("bluegreen.yml", app_version="1.1.0")
     assert runner.rc == 0, failure_messages(runner)
     assert changed_hosts(runner) == {}
     assert "Nothing to do: green (live) already runs 1.1.0." in runner.stdout.read()
+    # no other run held a lock: one task took it on both LBs at once, and it was given back before the report
+    assert [result["acquired"] for result in results(runner, TRY_TASK)] == [True] * len(LBS)
+    assert task_runs(runner, IN_ORDER_TASK) == 0
+    assert lock_files(hosts) == {"lb1": None, "lb2": None}
+
+
+# ---- the deploy lock on two LBs: at once, or in inventory order when another run holds one ----------------------
+
+
+
+def lock_files(hosts):
+    """{lb: the lock file's text, None when the LB holds no lock}."""
+    return {lb: hosts[lb].file(LOCK_FILE).content_string if hosts[lb].file(LOCK_FILE).exists else None
+            for lb in LBS}
+
+
+def test_a_lock_on_the_second_lb_is_refused_and_the_first_given_back(playbook, hosts, upstreams):
+    before = upstreams()
+    write_lock(hosts["lb2"], "ci-7", expires_in=600)
+    theirs = lock_files(hosts)["lb2"]
+    runner = playbook("bluegreen.yml", app_version="1.1.0", fleet_lock_wait=1)
+    assert runner.rc != 0
+    assert any("The deploy lock on lb2 is held by ops@ci-7 running canary.yml for 9.9.9" in message and
+               "Waited 1 s (fleet_lock_wait); nothing was changed" in message
+               for message in failure_messages(runner)), failure_messages(runner)
+    # the try at once took lb1's; the run gave it back, took it again in order and gave it back on refusal
+    assert lock_files(hosts) == {"lb1": None, "lb2": theirs}
+    assert upstreams() == before
+    hosts["lb2"].run_expect([0], f"rm {LOCK_FILE}")
+
+
+def ours(lock_text):
+    return bool(lock_text) and json.loads(lock_text)["playbook"] == "bluegreen.yml"
+
+
+def test_a_run_waits_at_the_second_lb_holding_the_first_then_goes_on(playbook, hosts):
+    write_lock(hosts["lb2"], "ci-7", expires_in=600)
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.update(
+        runner=playbook("bluegreen.yml", app_version="1.1.0", fleet_lock_wait=60)))
+    run.start()
+    deadline = time.time() + 30
+    while not ours(lock_files(hosts)["lb1"]) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # past the try at once: lb1 taken again in order, lb2 asked every 2 s
+    waiting = lock_files(hosts)
+    hosts["lb2"].run_expect([0], f"rm {LOCK_FILE}")  # the other run ends
+    run.join()
+    runner = outcome["runner"]
+    assert runner.rc == 0, failure_messages(runner)
+    assert ours(waiting["lb1"]) and json.loads(waiting["lb2"])["id"] == "ops@ci-7:4242", waiting
+    assert "The deploy lock on lb2 is held by ops@ci-7 running canary.yml for 9.9.9" in runner.stdout.read()
+    assert task_runs(runner, IN_ORDER_TASK) == len(LBS)
+    assert changed_hosts(runner) == {}
+    assert lock_files(hosts) == {"lb1": None, "lb2": None}
 
 
 def test_rollback_switches_back_to_blue_without_dropping_a_request(load, playbook, upstreams, original_upstreams,

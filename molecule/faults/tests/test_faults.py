@@ -14,8 +14,8 @@ import threading
 import time
 
 import pytest
-from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, assert_nothing_dropped, changed_hosts,
-                      failure_messages, lb_log, report_text, under_load, upstream_failures)
+from conftest import (LAB_DIR, LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, assert_nothing_dropped,
+                      changed_hosts, failure_messages, lb_log, report_text, under_load, upstream_failures, write_lock)
 
 APPS = ["app1", "app2", "app3", "app4"]
 HOOKS = PROJECT / "molecule" / "faults" / "hooks"
@@ -175,13 +175,6 @@ def test_5_second_deploy_waits_then_refuses_naming_the_first(load, playbook, lb,
     record("5. two deploys at once", report, lines, "the second waited 3 s and refused naming the first; all on 1.1.0")
 
 
-def write_lock(lb, controller, expires_in):
-    now = time.time()
-    lock = {"id": f"ops@{controller}:4242", "user": "ops", "controller": controller, "pid": 4242,
-            "playbook": "canary.yml", "version": "9.9.9", "started": now - 120, "expires": now + expires_in}
-    lb.run_expect([0], f"echo '{json.dumps(lock)}' > /var/lib/fleet-deployer/deploy.lock")
-
-
 @pytest.mark.parametrize("expires_in, extravars, warning", [
     (-30, {}, "Took over the deploy lock on lb1 from ops@ci-7 running canary.yml for 9.9.9 (pid 4242, since"),
     (600, {"fleet_lock_break": True}, "Broke the deploy lock on lb1 held by ops@ci-7 running canary.yml for 9.9.9"),
@@ -191,7 +184,7 @@ def test_5_a_lock_whose_holder_is_gone_is_taken_over_or_broken(playbook, lb, exp
     runner = playbook("rolling.yml", app_version="1.1.0", **extravars)
     assert runner.rc == 0, failure_messages(runner)
     assert warning in runner.stdout.read()
-    assert lb.run("test -e /var/lib/fleet-deployer/deploy.lock").rc == 1  # released at the end
+    assert lb.run(f"test -e {LOCK_FILE}").rc == 1  # released at the end
 
 
 # ---- 8. Nginx restarted mid-rollout --------------------------------------------------------------------------------
