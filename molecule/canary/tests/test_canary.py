@@ -228,7 +228,7 @@ def test_in_place_canary_drains_one_host_then_promote_rolls_the_rest(load, playb
     promoted, report, returned = under_load(load, playbook, "canary.yml", inventory=without_colours,
                                             canary_action="promote")
     assert promoted.rc == 0, (failure_messages(promoted), report_text(promoted))
-    assert_nothing_dropped(report, 20)  # the rest rolled one host at a time: 19.5 s of playbook at 23b3b37
+    assert_nothing_dropped(report, 20)  # at least 10 s of playbook (about 20 s: the rest, one host at a time)
     assert set(answered_after(report, returned)) == {"1.0.0"}
     assert answers(lb_url, 15) == {host: "1.0.0" for host in GREEN}
     assert "promoted: every live host runs 1.0.0" in report_text(promoted)
