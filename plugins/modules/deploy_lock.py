@@ -170,8 +170,12 @@ def main():
     path = module.params["path"]
     if module.params["ttl"] < 1:
         module.fail_json(msg=f"ttl={module.params['ttl']} must be 1 second or more")
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open(f"{path}.guard", "a", encoding="utf-8") as guard:
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        guard = open(f"{path}.guard", "a", encoding="utf-8")
+    except OSError as error:
+        module.fail_json(msg=f"cannot open the deploy lock's guard file {path}.guard: {error}")
+    with guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         result = attempt(module, path)
     module.exit_json(changed=False, **result)

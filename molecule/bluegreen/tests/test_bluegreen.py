@@ -245,6 +245,20 @@ def test_a_lock_on_the_second_lb_is_refused_and_the_first_given_back(playbook, h
     hosts["lb2"].run_expect([0], f"rm {LOCK_FILE}")
 
 
+def test_a_try_that_fails_on_one_lb_gives_back_the_lock_on_the_others(playbook, hosts, upstreams):
+    before = upstreams()
+    hosts["lb2"].run_expect([0], f"rm -f {LOCK_FILE}.guard && mkdir {LOCK_FILE}.guard")  # no guard file to open
+    try:
+        runner = playbook("bluegreen.yml", app_version="1.1.0")
+    finally:
+        hosts["lb2"].run_expect([0], f"rmdir {LOCK_FILE}.guard")
+    assert runner.rc != 0
+    assert any(message.startswith(f"cannot open the deploy lock's guard file {LOCK_FILE}.guard: ") and
+               "Is a directory" in message for message in failure_messages(runner)), failure_messages(runner)
+    assert lock_files(hosts) == {"lb1": None, "lb2": None}  # lb1's was taken in the same task, then given back
+    assert upstreams() == before
+
+
 def ours(lock_text):
     return bool(lock_text) and json.loads(lock_text)["playbook"] == "bluegreen.yml"
 

@@ -34,7 +34,7 @@ EXIT_CODES = """exit codes:
   1  failed and needs a person: the report says where
   2  refused before any change: bad input, inventory or artifact checksum
   3  stopped or aborted with every host serving and the load balancers valid
-  4  another deploy holds the lock (once the playbooks take one)"""
+  4  another deploy holds the lock: it waited fleet_lock_wait seconds, nothing was changed"""
 BUCKET_SECONDS = 1.0
 MIN_BUCKET_REQUESTS = 10
 
