@@ -31,9 +31,16 @@ options:
   test_command:
     description:
       - Command that tests the whole configuration, for example V(nginx -t), run after the upstreams were read;
-        its result is returned as RV(config_test) and does not fail the module (the caller decides). Saves a
+        its result is returned as RV(config_test) and fails the module only with O(test_must_pass). Saves a
         round trip for a caller that must refuse to go on when Nginx would not load its configuration.
     type: str
+  test_must_pass:
+    description:
+      - Fail, naming O(test_command) and with its output, when it fails - a caller that must refuse to go on then
+        needs no task of its own to check RV(config_test).
+    type: bool
+    default: false
+    version_added: 1.2.0
   probe:
     description:
       - Also ask these backends' health check from this host, all at once, once each, on a new connection per
@@ -41,6 +48,7 @@ options:
         that needs both what the LB has and what it sees, such as a break-glass rollback.
       - Returned as RV(probes); an answer never fails the module.
     type: dict
+    version_added: 1.2.0
     suboptions:
       backends:
         description: The backends to ask, each by the name its answer is reported under, with the C(host:port)
@@ -93,6 +101,14 @@ EXAMPLES = r"""
     path: /etc/nginx/conf.d/app.conf
     upstream: app
     test_command: nginx -t
+  register: app_conf
+
+- name: Read the upstream, and refuse to go on if Nginx would not load its configuration
+  fleet.deployer.nginx_upstream_info:
+    path: /etc/nginx/conf.d/app.conf
+    upstream: app
+    test_command: nginx -t
+    test_must_pass: true
   register: app_conf
 
 - name: Read the upstream and ask two backends' health from this LB, in one round trip
@@ -223,6 +239,7 @@ def main():
             dump_command=dict(type='str'),
             upstream=dict(type='str'),
             test_command=dict(type='str'),
+            test_must_pass=dict(type='bool', default=False),
             probe=dict(type='dict', options=dict(
                 backends=dict(type='dict', default={}),
                 health_path=dict(type='str', default='/healthz'),
@@ -247,6 +264,10 @@ def main():
         rc, stdout, stderr = module.run_command(shlex.split(module.params['test_command']))
         result['config_test'] = dict(rc=rc, output=[line for line in (stderr + stdout).splitlines()
                                                     if not line.rstrip().endswith(('syntax is ok', 'test is successful'))])
+        if rc != 0 and module.params['test_must_pass']:
+            module.fail_json(msg='%s fails (rc=%d), so no edit of this configuration could be tested: %s'
+                                 % (module.params['test_command'], rc, ' '.join(result['config_test']['output'])),
+                             **result)
     if probe.get('backends'):
         result['probes'] = Probe(dict(probe, health_timeout=0, request_path=None, stay_healthy_seconds=0)).run()
     module.exit_json(**result)

@@ -209,17 +209,22 @@ def test_info_reads_a_file_or_the_whole_nginx_dump(nginx, tmp_path):
     assert 'missing.conf' in results['dump_fails']['msg'] and 'No such file' in results['dump_fails']['msg']
 
 
-def test_info_asks_the_backends_health_in_the_same_run(nginx, tmp_path):
+def test_info_asks_the_backends_health_and_tests_the_configuration_in_the_same_run(nginx, tmp_path):
     nginx.conf.write_text(SITE)
     httpd, address = server([200], version='1.0.0')
     gone = closed_port()
     read = {'path': str(nginx.conf), 'upstream': 'app', 'test_command': 'nginx -t ' + nginx.options}
+    broken_test = 'nginx -t %s -g "bogus on;"' % nginx.options
     try:
         results = run_playbook(tmp_path / 'play', {
             'probed': {'name': 'Read and ask', INFO: dict(read, probe={'backends': {'blue1': address, 'gone1': gone}})},
             'not_asked': {'name': 'Read, no backends', INFO: dict(read, probe={'backends': {}})},
             'bad_address': {'name': 'A backend without a port', 'ignore_errors': True,
                             INFO: dict(read, probe={'backends': {'blue1': address, 'blue2': 'nowhere'}})},
+            'test_fails': {'name': 'nginx -t fails, reported', INFO: dict(read, test_command=broken_test)},
+            'refused': {'name': 'nginx -t fails, refused', 'ignore_errors': True,
+                        INFO: dict(read, test_command=broken_test, test_must_pass=True)},
+            'passes': {'name': 'nginx -t passes, must pass', INFO: dict(read, test_must_pass=True)},
         })
     finally:
         httpd.shutdown()
@@ -233,6 +238,13 @@ def test_info_asks_the_backends_health_in_the_same_run(nginx, tmp_path):
     assert 'Connection refused' in probed['probes']['gone1']['error']
     assert 'probes' not in results['not_asked'] and results['not_asked']['upstreams'] == probed['upstreams']
     assert results['bad_address']['msg'] == "backend address blue2='nowhere' is not host:port"
+    assert not results['test_fails'].get('failed') and results['test_fails']['config_test']['rc'] == 1
+    assert 'unknown directive "bogus"' in ' '.join(results['test_fails']['config_test']['output'])
+    refused = results['refused']
+    assert refused['failed'] and refused['config_test']['rc'] == 1
+    assert refused['msg'].startswith(broken_test + ' fails (rc=1), so no edit of this configuration could be tested: ')
+    assert 'unknown directive "bogus"' in refused['msg']
+    assert not results['passes'].get('failed') and results['passes']['upstreams'] == probed['upstreams']
 
 
 def test_ansible_doc_renders_modules_and_filters():
