@@ -1,113 +1,61 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"sort"
+	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // durationBuckets are the histogram upper bounds in seconds (the Prometheus
-// client library defaults).
+// client library's defaults, spelled out so the series never change with it).
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-type requestKey struct {
-	handler string
-	code    int
-}
-
-type histogram struct {
-	buckets []uint64 // cumulative: buckets[i] counts observations <= durationBuckets[i]
-	sum     float64
-	count   uint64
-}
-
-// metrics is a hand-written Prometheus registry for the few series we export.
+// metrics holds the service's series in a registry of its own: only these
+// four, without the client library's go_* and process_* collectors (the
+// global default registry's), which would add series and per-scrape work.
 type metrics struct {
+	// inFlight is read directly when a drain times out, and by the gauge.
 	inFlight atomic.Int64
 
-	mu        sync.Mutex
-	requests  map[requestKey]uint64
-	durations map[string]*histogram // by handler
+	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	handler   http.Handler // serves the registry in the text exposition format
 }
 
 func newMetrics() *metrics {
-	return &metrics{requests: map[requestKey]uint64{}, durations: map[string]*histogram{}}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests handled, by handler and status code.",
+		}, []string{"handler", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time spent handling HTTP requests, by handler.",
+			Buckets: durationBuckets,
+		}, []string{"handler"}),
+	}
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "http_requests_in_flight",
+		Help: "HTTP requests currently being handled.",
+	}, func() float64 { return float64(m.inFlight.Load()) })
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "build_info",
+		Help:        "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	buildInfo.Set(1)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.requests, m.durations, inFlight, buildInfo)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
 }
 
 func (m *metrics) observe(handler string, code int, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[requestKey{handler, code}]++
-	h := m.durations[handler]
-	if h == nil {
-		h = &histogram{buckets: make([]uint64, len(durationBuckets))}
-		m.durations[handler] = h
-	}
-	s := d.Seconds()
-	for i, le := range durationBuckets {
-		if s <= le {
-			h.buckets[i]++
-		}
-	}
-	h.sum += s
-	h.count++
+	m.requests.WithLabelValues(handler, strconv.Itoa(code)).Inc()
+	m.durations.WithLabelValues(handler).Observe(d.Seconds())
 }
-
-// write renders all series in the Prometheus text exposition format, sorted
-// so the output is stable.
-func (m *metrics) write(w io.Writer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-
-	keys := make([]requestKey, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].handler != keys[j].handler {
-			return keys[i].handler < keys[j].handler
-		}
-		return keys[i].code < keys[j].code
-	})
-	fmt.Fprintln(w, "# HELP http_requests_total HTTP requests handled, by handler and status code.")
-	fmt.Fprintln(w, "# TYPE http_requests_total counter")
-	for _, k := range keys {
-		fmt.Fprintf(w, "http_requests_total{handler=%q,code=\"%d\"} %d\n", k.handler, k.code, m.requests[k])
-	}
-
-	handlers := make([]string, 0, len(m.durations))
-	for h := range m.durations {
-		handlers = append(handlers, h)
-	}
-	sort.Strings(handlers)
-	fmt.Fprintln(w, "# HELP http_request_duration_seconds Time spent handling HTTP requests, by handler.")
-	fmt.Fprintln(w, "# TYPE http_request_duration_seconds histogram")
-	for _, name := range handlers {
-		h := m.durations[name]
-		for i, le := range durationBuckets {
-			fmt.Fprintf(w, "http_request_duration_seconds_bucket{handler=%q,le=%q} %d\n", name, formatFloat(le), h.buckets[i])
-		}
-		fmt.Fprintf(w, "http_request_duration_seconds_bucket{handler=%q,le=\"+Inf\"} %d\n", name, h.count)
-		fmt.Fprintf(w, "http_request_duration_seconds_sum{handler=%q} %s\n", name, formatFloat(h.sum))
-		fmt.Fprintf(w, "http_request_duration_seconds_count{handler=%q} %d\n", name, h.count)
-	}
-
-	fmt.Fprintln(w, "# HELP http_requests_in_flight HTTP requests currently being handled.")
-	fmt.Fprintln(w, "# TYPE http_requests_in_flight gauge")
-	fmt.Fprintf(w, "http_requests_in_flight %d\n", m.inFlight.Load())
-
-	fmt.Fprintln(w, "# HELP build_info Build information; the value is always 1.")
-	fmt.Fprintln(w, "# TYPE build_info gauge")
-	fmt.Fprintf(w, "build_info{version=\"%s\"} 1\n", labelEscaper.Replace(version))
-}
-
-// labelEscaper applies the exposition format's escaping to a label value
-// that comes from outside (the build-time version); handler names are fixed.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

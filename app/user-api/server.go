@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/rand"
 	"net/http"
@@ -36,7 +35,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz":
 		handler, serve = "healthz", s.healthz
 	case "/metrics":
-		handler, serve = "metrics", s.serveMetrics
+		handler, serve = "metrics", s.metrics.handler.ServeHTTP
 	}
 	if handler != "other" && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		serve = methodNotAllowed
@@ -77,14 +76,6 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	}
-}
-
-func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	// Render first so a slow scraper does not hold the metrics lock.
-	var buf bytes.Buffer
-	s.metrics.write(&buf)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Write(buf.Bytes())
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {

@@ -239,7 +239,7 @@ def main():
             dump_command=dict(type='str'),
             upstream=dict(type='str'),
             test_command=dict(type='str'),
-            test_must_pass=dict(type='bool', default=False),
+            test_must_pass=dict(type='bool', default=False, no_log=False),  # not a secret: "pass" as in nginx -t
             probe=dict(type='dict', options=dict(
                 backends=dict(type='dict', default={}),
                 health_path=dict(type='str', default='/healthz'),

@@ -1,3 +1,0 @@
-module user-api
-
-go 1.19
