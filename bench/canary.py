@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): what a bad and a healthy canary of 1.1.0 cost users, under load.
 
-On its own lab (bench-canary: 5 blue + 5 green app hosts + 1 LB), after site.yml has made blue live on 1.0.0,
+On its own lab (bench-canary: 5 blue + 5 green app hosts + 2 LBs), after site.yml has made blue live on 1.0.0,
 each run starts from the same state - blue live on 1.0.0 and no canary: put back if need be (canary abort,
 blue-green rollback), then checked - and runs playbooks/canary.yml of 1.1.0 (the canary hosts come from green)
-through ansible-runner while tools/loadgen.py sends 300 requests/s through the LB, each on a new connection, until
-10 s after the playbook ends. The clocks are the runner's event times (`created`) and the LB's JSON access log
-(`msec`); the lab's containers share this machine's clock. The two rows, interleaved, 3 runs each:
+through ansible-runner while tools/loadgen.py sends 300 requests/s through lb1 (or, for the third row, lb2 only),
+each on a new connection, until 10 s after the playbook ends. The clocks are the runner's event times (`created`)
+and that LB's JSON access log (`msec`); the lab's containers share this machine's clock. The rows, interleaved, 3
+runs each:
 
   bad canary (USER_API_FAULT_ERROR_RATE=0.05 on the canary, 10 s steps judged every 1 s), which must be aborted:
     - exposure: from the canary's first answer (the first LB log line answered by a green backend after the step
       began changing the LB) to 0% canary (the end of the abort's task "Send users to user-api");
     - from that abort change to the last canary answer in the LB log (negative: it came before the task ended);
     - failed requests / total (load generator); upstream failures in the LB log outside the canary (green) hosts;
+  bad canary with every user coming through lb2 (the analysis reads every LB's log): the same figures;
   healthy canary (10 s steps, 5-20-50-100%), which must be promoted:
     - each step's share: configured vs observed in the LB log over the step's window (`started`/`finished` of
       the report's `canary_steps`), the share of lines answered by green backends;
@@ -35,14 +37,12 @@ import subprocess
 import sys
 import time
 
-from common import ENV, TAIL_SECONDS, Load, addresses, answers, lab_down, lab_up, lb_url, run_playbook
+from common import ENV, TAIL_SECONDS, Load, addresses, answers, lab_down, lab_up, lb_url, lb_urls, run_playbook
 
 LAB = "bench-canary"
-LB_CONTAINER = f"{LAB}-lb1"
 ACCESS_LOG = "/var/log/nginx/access.log"
 NEW, OLD = "1.1.0", "1.0.0"
-BAD = {"release_environment": {"USER_API_FAULT_ERROR_RATE": "0.05"}, "canary_step_seconds": 10,
-       "canary_interval_seconds": 1}
+BAD = {"release_environment": {"USER_API_FAULT_ERROR_RATE": "0.05"}, "canary_step_seconds": 10}
 HEALTHY = {"canary_step_seconds": 10}
 STEP_STARTS = "Put the canary hosts in the canary upstream on every LB"  # a step's first LB change
 ABORT_DONE = "Send users to user-api"  # the abort's LB change: 0% to the canary
@@ -72,17 +72,18 @@ def succeeded(run, what):
     return run
 
 
-def lb(*command):
-    result = subprocess.run(["podman", "exec", LB_CONTAINER, *command], env=ENV, capture_output=True, text=True)
+def lb(name, *command):
+    container = f"{LAB}-{name}"
+    result = subprocess.run(["podman", "exec", container, *command], env=ENV, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BenchError(f"podman exec {LB_CONTAINER} {' '.join(command)}: rc={result.returncode}: {result.stderr}")
+        raise BenchError(f"podman exec {container} {' '.join(command)}: rc={result.returncode}: {result.stderr}")
     return result.stdout
 
 
-def lb_log(offset):
-    """The LB's access log lines (parsed) from byte `offset` on."""
+def lb_log(name, offset):
+    """LB `name`'s access log lines (parsed) from byte `offset` on."""
     lines = []
-    for text in lb("tail", "-c", f"+{offset + 1}", ACCESS_LOG).splitlines():
+    for text in lb(name, "tail", "-c", f"+{offset + 1}", ACCESS_LOG).splitlines():
         try:
             lines.append(json.loads(text))
         except ValueError:
@@ -131,17 +132,18 @@ def start_state(lab):
             raise BenchError(f"blue is not live on {OLD} after the rollback: the LB answered {sorted(seen)}")
 
 
-def canary_under_load(lab, rate, extravars):
+def canary_under_load(lab, rate, extravars, through="lb1"):
     start_state(lab)
-    offset = int(lb("stat", "-c", "%s", ACCESS_LOG))
-    with Load(lb_url(lab), rate) as load:
+    offset = int(lb(through, "stat", "-c", "%s", ACCESS_LOG))
+    with Load(lb_urls(lab)[through], rate) as load:
         run = playbook("canary.yml", app_version=NEW, **extravars)
-    return run, load.report, lb_log(offset)
+    return run, load.report, lb_log(through, offset)
 
 
-def bad_canary(lab, rate):
-    """One bad canary; its numbers, and `incomplete` (why) unless it was aborted at a failed step as it must."""
-    run, load, lines = canary_under_load(lab, rate, BAD)
+def bad_canary(lab, rate, through="lb1"):
+    """One bad canary, its users coming through one LB; its numbers, and `incomplete` (why) unless it was aborted
+    at a failed step as it must."""
+    run, load, lines = canary_under_load(lab, rate, BAD, through)
     green = {f"{address}:8000" for address in addresses(lab, "green")}
     row = {"failed": load["failed"], "requests": load["requests"], "rate": load["achieved_rate"],
            "outside": upstream_failures(lines, excluded=green)}
@@ -198,20 +200,26 @@ def failed_cells(rows):
     return f"{failed} / {total} ({percent})", f"{failed_range} / {total_range} ({percent_range})"
 
 
-def print_table(bad, healthy, rate, runs, seconds):
-    print(f"\ncanary.yml of {NEW} from green (5 blue live on {OLD} + 5 green + 1 LB), {rate} requests/s through the "
-          f"LB on new connections until {TAIL_SECONDS} s after each playbook; median and range of {runs} runs")
-    print("| row | measure | median | range |")
-    print("|---|---|---|---|")
-    done = [row for row in bad if "incomplete" not in row]
+def print_bad_rows(title, rows):
+    done = [row for row in rows if "incomplete" not in row]
     at = sorted({row["aborted_at"] for row in done})
-    name = f"bad canary (5% errors), {len(done)} of {len(bad)} runs aborted (at {', '.join(f'{s}%' for s in at)})"
+    name = f"{title}, {len(done)} of {len(rows)} runs aborted (at {', '.join(f'{s}%' for s in at)})"
     print(f"| {name} | first canary answer -> 0% canary (abort's LB change done) | "
           f"{' | '.join(spread([row['exposure'] for row in done], ' s'))} |")
     print(f"| | abort's LB change -> last canary answer | {' | '.join(spread([row['after'] for row in done], ' s'))} |")
     print(f"| | failed requests / total | {' | '.join(failed_cells(done))} |")
     print(f"| | upstream failures outside the canary hosts | "
           f"{' | '.join(spread([row['outside'] for row in done], digits=0))} |")
+
+
+def print_table(bad, bad_lb2, healthy, rate, runs, seconds):
+    print(f"\ncanary.yml of {NEW} from green (5 blue live on {OLD} + 5 green + 2 LBs), {rate} requests/s through lb1 "
+          f"(lb2 for the second row) on new connections until {TAIL_SECONDS} s after each playbook; median and range "
+          f"of {runs} runs")
+    print("| row | measure | median | range |")
+    print("|---|---|---|---|")
+    print_bad_rows("bad canary (5% errors)", bad)
+    print_bad_rows("bad canary, every user through lb2", bad_lb2)
     done = [row for row in healthy if "incomplete" not in row]
     name = f"healthy canary, {len(done)} of {len(healthy)} runs promoted"
     for share in (5, 20, 50):
@@ -223,12 +231,12 @@ def print_table(bad, healthy, rate, runs, seconds):
     print(f"| | wall time | {' | '.join(spread([row['wall'] for row in done], ' s', 1))} |")
     print(f"| | failed requests / total | {' | '.join(failed_cells(done))} |")
     print(f"| | upstream failures (any backend) | {' | '.join(spread([row['upstream'] for row in done], digits=0))} |")
-    for kind, rows in (("bad canary", bad), ("healthy canary", healthy)):
+    for kind, rows in (("bad canary", bad), ("bad canary through lb2", bad_lb2), ("healthy canary", healthy)):
         for number, row in enumerate(rows, start=1):
             if "incomplete" in row:
                 print(f"| {kind}, run {number}: DID NOT COMPLETE | {row['incomplete'][:300]} | "
                       f"{row['failed']} of {row['requests']} failed | - |")
-    print(f"\nwhole bench: {seconds / 60:.1f} min (lab, site.yml, {2 * runs} measured runs, the resets between them)")
+    print(f"\nwhole bench: {seconds / 60:.1f} min (lab, site.yml, {3 * runs} measured runs, the resets between them)")
 
 
 def main():
@@ -238,19 +246,22 @@ def main():
     args = parser.parse_args()
 
     began = time.monotonic()
-    bad, healthy = [], []
+    bad, bad_lb2, healthy = [], [], []
+    rows = (("bad", lambda lab: bad_canary(lab, args.rate), bad),
+            ("bad through lb2", lambda lab: bad_canary(lab, args.rate, "lb2"), bad_lb2),
+            ("healthy", lambda lab: healthy_canary(lab, args.rate), healthy))
     try:
-        lab = lab_up(LAB)
+        lab = lab_up(LAB, lb=2)
         succeeded(playbook("site.yml", app_version=OLD), "site.yml")
         for number in range(1, args.runs + 1):
-            for kind, measure, rows in (("bad", bad_canary, bad), ("healthy", healthy_canary, healthy)):
-                rows.append(measure(lab, args.rate))
-                print(f"bench: {kind} canary, run {number}: {rows[-1]}", file=sys.stderr, flush=True)
+            for kind, measure, done in rows:
+                done.append(measure(lab))
+                print(f"bench: {kind} canary, run {number}: {done[-1]}", file=sys.stderr, flush=True)
     except BenchError as error:
-        sys.exit(f"bench: {error}; the runs so far: bad {bad}, healthy {healthy}")
+        sys.exit(f"bench: {error}; the runs so far: bad {bad}, bad through lb2 {bad_lb2}, healthy {healthy}")
     finally:
         lab_down(LAB)
-    print_table(bad, healthy, args.rate, args.runs, time.monotonic() - began)
+    print_table(bad, bad_lb2, healthy, args.rate, args.runs, time.monotonic() - began)
 
 
 if __name__ == "__main__":

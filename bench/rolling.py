@@ -2,7 +2,8 @@
 """Benchmark (not a test): rolling.yml against the textbook rolling update, side by side, under load.
 
 For each fleet size (5 and 20 live hosts) and each row - the textbook playbook, rolling.yml with
-rolling_min_healthy_seconds=0 at the same batches, and rolling.yml at its default settings - it runs the
+rolling_min_healthy_seconds=0 and no bake at the same batches, and rolling.yml at its default settings with its
+bake after each batch (10 s of users' traffic judged) and without it - it runs the
 update from 1.0.0 to 1.1.0 three times while tools/loadgen.py sends 300 requests/s through the LB (a new
 connection each) from 2 s before the playbook until 10 s after it. Before every run the fleet is put back to
 a fresh 1.0.0 state (bench/reset-rolling.yml: 1.0.0 running, nothing of 1.1.0 on any host, every server up),
@@ -125,9 +126,11 @@ def main():
             lb_url = lab_up(hosts)
             must(PROJECT / "playbooks" / "site.yml", app_version="1.0.0")
             rows = [("textbook `serial`", textbook, False, {"textbook_batch": batch}),
-                    ("`rolling.yml` min_healthy 0", rolling, False,
-                     {"rolling_batch": batch, "rolling_min_healthy_seconds": 0}),
-                    ("`rolling.yml` defaults", rolling, False, {"rolling_batch": batch})]
+                    ("`rolling.yml` min_healthy 0, bake off", rolling, False,
+                     {"rolling_batch": batch, "rolling_min_healthy_seconds": 0, "rolling_bake_seconds": 0}),
+                    ("`rolling.yml` defaults (bake 10 s)", rolling, False, {"rolling_batch": batch}),
+                    ("`rolling.yml` defaults, bake off", rolling, False,
+                     {"rolling_batch": batch, "rolling_bake_seconds": 0})]
             if hosts in args.mitogen:
                 rows += [(f"{name}, Mitogen", path, True, extravars) for name, path, _, extravars in rows[:2]]
             for name, path, mitogen, extravars in rows:

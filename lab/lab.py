@@ -9,6 +9,11 @@
 Everything a lab makes carries the label fleet-lab=NAME and lives under .lab/NAME/, so `down` (and the next
 `up`, which first clears what a killed run left behind) removes exactly what it made and nothing else.
 The base image is kept: it is the cache, tagged with a hash of its recipe.
+With --publish PORT, the i-th LB's port 80 is published on 127.0.0.1:PORT+i-1. A lab with an LB and app hosts also
+gets a monitoring host, mon1 in group `monitoring` (unless --spec names a host of that group: then that one), which
+runs Prometheus scraping every app host's /metrics each second (its URL is in lab.json and in the inventory as
+analysis_prometheus_url). Not on an LB: Prometheus keeps its scrape connections open, and a drain tells them from
+users' connections only by their address (nginx_lb_drain_ignore_addresses, set in group_vars/all.yml).
 """
 
 import argparse
@@ -21,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -35,6 +41,16 @@ INOTIFY_INSTANCES = 1024  # every systemd takes several; the default 128 hangs b
 # cores are busy) is that of a hundred app hosts, so a deploy's burst on the app hosts cannot starve it.
 LB_CPU_SHARES = 102400
 PODMAN_ENV = dict(os.environ, CONTAINERS_CONF=str(LAB_DIR / "containers.conf"))
+HOST_MEMORY = "512m"
+# The monitoring host runs Prometheus alone, at the default CPU weight (an app host's), never the LBs'.
+MONITORING_GROUP = "monitoring"
+MONITORING_MEMORY = "256m"
+PROMETHEUS_PORT = 9090
+PROMETHEUS_WAIT_SECONDS = 60
+# Every second, so that an analysis over a canary step of a few seconds has points to compare; a short retention
+# keeps it small on a monitoring host of 256 MB.
+PROMETHEUS_GLOBAL = {"scrape_interval": "1s", "scrape_timeout": "800ms", "evaluation_interval": "1s"}
+PROMETHEUS_ARGS = f"--web.listen-address=:{PROMETHEUS_PORT} --storage.tsdb.retention.time=1h"
 
 
 class LabError(Exception):
@@ -71,6 +87,38 @@ def ensure_image():
 def hosts_from_counts(counts):
     """[('blue1', ['blue']), ...] for --blue/--green/--lb counts."""
     return [(f"{group}{i}", [group]) for group, count in counts for i in range(1, count + 1)]
+
+
+def lbs(hosts):
+    return [host for host, groups in hosts if "lb" in groups]
+
+
+def published_ports(hosts, publish):
+    """{lb host: port}: the i-th LB (in order) on PUBLISH+i-1."""
+    return {host: publish + i for i, host in enumerate(lbs(hosts))} if publish else {}
+
+
+def is_app(groups):
+    """An app host is every host in neither lb nor monitoring."""
+    return "lb" not in groups and MONITORING_GROUP not in groups
+
+
+def monitoring(hosts):
+    return [host for host, groups in hosts if MONITORING_GROUP in groups]
+
+
+def with_monitoring(hosts):
+    """HOSTS, plus a monitoring host (mon1) when there are an LB and an app host and no host of that group yet."""
+    if monitoring(hosts) or not lbs(hosts) or not any(is_app(groups) for _, groups in hosts):
+        return hosts
+    names = {host for host, _ in hosts}
+    name = next(f"mon{i}" for i in range(1, len(hosts) + 2) if f"mon{i}" not in names)
+    return [*hosts, (name, [MONITORING_GROUP])]
+
+
+def prometheus_host(hosts):
+    """The first monitoring host, if there is an app host for it to scrape."""
+    return monitoring(hosts)[0] if monitoring(hosts) and any(is_app(groups) for _, groups in hosts) else None
 
 
 def hosts_from_spec(path):
@@ -133,8 +181,8 @@ def start_host(name, host, groups, address, image, state, publish):
     # SYS_ADMIN: systemd builds a unit's sandbox (ProtectSystem=, PrivateTmp=...) in a mount namespace, as on
     # a VM; without it, it starts the unit without the sandbox and says nothing.
     args = ["podman", "create", "--name", container, "--hostname", host, "--label", f"fleet-lab={name}",
-            "--network", network_name(name), "--ip", str(address), "--systemd=always", "--memory", "512m",
-            "--cap-add", "SYS_ADMIN"]
+            "--network", network_name(name), "--ip", str(address), "--systemd=always",
+            "--memory", MONITORING_MEMORY if MONITORING_GROUP in groups else HOST_MEMORY, "--cap-add", "SYS_ADMIN"]
     if publish:
         args += ["--publish", f"127.0.0.1:{publish}:80"]
     if "lb" in groups:
@@ -169,12 +217,17 @@ def ssh_options(state):
 
 
 def running(name, hosts, publish):
-    """The record of lab NAME when it already runs exactly these hosts, else None."""
+    """The record of lab NAME when it already runs exactly these hosts, ports and Prometheus, else None."""
     try:
         record = json.loads((STATE_ROOT / name / "lab.json").read_text())
     except (OSError, ValueError):
         return None
-    if [(h["name"], h["groups"]) for h in record["hosts"]] != hosts or record["publish"] != publish:
+    prometheus = prometheus_host(hosts)
+    if ([(h["name"], h["groups"]) for h in record["hosts"]] != hosts or record["publish"] != publish
+            or record.get("published") != published_ports(hosts, publish)
+            or record.get("prometheus") != (prometheus_url(record["hosts"], prometheus) if prometheus else None)):
+        return None  # a lab from before `published`, `prometheus` or its monitoring host existed is made again
+    if record.get("prometheus") and not prometheus_ready(record["prometheus"]):
         return None
     up_now = run("podman", "ps", "-q", "--filter", f"label=fleet-lab={name}", "--filter", "status=running")
     if len(up_now.stdout.split()) != len(hosts):
@@ -188,6 +241,7 @@ def running(name, hosts, publish):
 def up(name, subnet, hosts, publish, inventory, reuse=False):
     if not hosts:
         raise LabError("no hosts asked for: give counts (--blue/--green/--lb) or --spec")
+    hosts = with_monitoring(hosts)
     record = running(name, hosts, publish) if reuse else None
     if record:
         if inventory:
@@ -206,19 +260,26 @@ def up(name, subnet, hosts, publish, inventory, reuse=False):
     keygen(state / "id_ed25519", f"ansible@{name}")
     run("podman", "network", "create", "--subnet", subnet, "--label", f"fleet-lab={name}", network_name(name))
 
-    publish_on = next((host for host, groups in hosts if "lb" in groups), None) if publish else None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        known_hosts = list(pool.map(
-            lambda item: start_host(name, *item[1], item[0], image, state,
-                                    publish if item[1][0] == publish_on else None),
-            zip(addresses, hosts)))
-    (state / "known_hosts").write_text("".join(known_hosts))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda address: wait_for_ssh(address, state), addresses[:len(hosts)]))
-
     fleet = [{"name": host, "address": str(address), "groups": groups}
              for address, (host, groups) in zip(addresses, hosts)]
-    record = {"name": name, "subnet": subnet, "hosts": fleet, "publish": publish,
+    ports = published_ports(hosts, publish)
+    prometheus = prometheus_host(hosts)
+    # The Prometheus host first: its first scrape comes ~5 s after it starts (Prometheus applies new targets on
+    # a fixed 5 s tick), time in which the other hosts boot. (An added mon1 has the lab's last address.)
+    order = sorted(fleet, key=lambda host: host["name"] != prometheus)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        known_hosts = list(pool.map(
+            lambda host: start_host(name, host["name"], host["groups"], host["address"], image, state,
+                                    ports.get(host["name"])),
+            order))
+    (state / "known_hosts").write_text("".join(known_hosts))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda host: boot(name, host, state, fleet, prometheus), order))
+    url = prometheus_url(fleet, prometheus) if prometheus else None
+    if url:
+        wait_for_scrapes(url, scrape_targets(fleet)[1])
+
+    record = {"name": name, "subnet": subnet, "hosts": fleet, "publish": publish, "published": ports, "prometheus": url,
               "ssh_key": str(state / "id_ed25519"), "known_hosts": str(state / "known_hosts"),
               "inventory": str(Path(inventory).resolve()) if inventory else None}
     (state / "lab.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -227,8 +288,77 @@ def up(name, subnet, hosts, publish, inventory, reuse=False):
     return record
 
 
+def boot(name, host, state, fleet, prometheus):
+    """Waits until HOST answers SSH; then starts Prometheus on it if it is the PROMETHEUS host."""
+    wait_for_ssh(host["address"], state)
+    if host["name"] == prometheus:
+        start_prometheus(f"{name}-{prometheus}", state, fleet)
+
+
+def scrape_targets(fleet):
+    """(job name, targets): every app host's service (not the LBs', not the monitoring host's), as
+    lab/group_vars/all.yml defines it."""
+    import yaml  # from the project's .venv; only needed here and for the inventory
+
+    settings = yaml.safe_load((LAB_DIR / "group_vars" / "all.yml").read_text())
+    # The instance label is then the app host's backend address, as the LB's upstream and access log write it.
+    return settings["app_name"], [f"{host['address']}:{settings['app_port']}"
+                                  for host in fleet if is_app(host["groups"])]
+
+
+def start_prometheus(container, state, fleet):
+    """Writes Prometheus' settings into CONTAINER and starts it there (it is in the image, disabled)."""
+    import yaml
+
+    job, targets = scrape_targets(fleet)
+    config = {"global": PROMETHEUS_GLOBAL,
+              "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}]}
+    files = state / "prometheus"
+    files.mkdir()
+    (files / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (files / "default").write_text(f'ARGS="{PROMETHEUS_ARGS}"\n')
+    run("podman", "cp", str(files / "prometheus.yml"), f"{container}:/etc/prometheus/prometheus.yml")
+    run("podman", "cp", str(files / "default"), f"{container}:/etc/default/prometheus")
+    run("podman", "exec", container, "systemctl", "enable", "--now", "--quiet", "prometheus")
+
+
+def prometheus_url(fleet, on):
+    return f"http://{next(host['address'] for host in fleet if host['name'] == on)}:{PROMETHEUS_PORT}"
+
+
+def prometheus_get(url, path):
+    with urllib.request.urlopen(url + path, timeout=2) as response:
+        return response.read()
+
+
+def prometheus_ready(url):
+    try:
+        prometheus_get(url, "/-/ready")
+        return True
+    except OSError:
+        return False
+
+
+def wait_for_scrapes(url, targets):
+    """Until Prometheus has scraped every target once (up or down: no app is deployed yet)."""
+    deadline = time.monotonic() + PROMETHEUS_WAIT_SECONDS
+    scraped = set()
+    while True:
+        try:
+            active = json.loads(prometheus_get(url, "/api/v1/targets?state=active"))["data"]["activeTargets"]
+            scraped = {target["labels"]["instance"] for target in active if target["health"] != "unknown"}
+        except OSError:
+            pass  # not listening yet
+        if scraped >= set(targets):
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{url}: Prometheus has not scraped {sorted(set(targets) - scraped)} "
+                           f"after {PROMETHEUS_WAIT_SECONDS}s")
+        time.sleep(0.2)
+
+
 def write_inventory(directory, record):
-    """The groups every strategy uses: app (children blue, green) and lb."""
+    """The groups every strategy uses: app (children blue, green) and lb; and monitoring (Prometheus' host)."""
     import yaml  # from the project's .venv; only needed here
 
     groups = {}
@@ -246,6 +376,7 @@ def write_inventory(directory, record):
             "ansible_ssh_private_key_file": record["ssh_key"],
             "ansible_ssh_common_args":
                 f"-o UserKnownHostsFile={record['known_hosts']} -o StrictHostKeyChecking=yes",
+            **({"analysis_prometheus_url": record["prometheus"]} if record.get("prometheus") else {}),
         },
         "children": children,
     }}
@@ -263,10 +394,12 @@ def main(argv=None):
     start = commands.add_parser("up", help="(re)create the fleet")
     start.add_argument("--name", default="lab")
     start.add_argument("--subnet", help="the lab network's subnet (default: a free /24 of 10.231.0.0/16)")
+    # mon1 (group monitoring, running Prometheus) comes on its own with an LB and an app host.
     for group, default in (("blue", 5), ("green", 5), ("lb", 1)):
         start.add_argument(f"--{group}", type=int, default=default, metavar="N", help=f"{group} hosts")
     start.add_argument("--spec", help="JSON list of {name, groups} (Molecule's platforms) instead of counts")
-    start.add_argument("--publish", type=int, help="publish the first lb host's port 80 on 127.0.0.1:PORT")
+    start.add_argument("--publish", type=int, metavar="PORT",
+                       help="publish the i-th lb host's port 80 on 127.0.0.1:PORT+i-1 (lb1 on PORT, lb2 on PORT+1...)")
     start.add_argument("--inventory", help="write an Ansible inventory into this folder")
     start.add_argument("--reuse", action="store_true", help="keep the lab if it already runs these hosts")
     stop = commands.add_parser("down", help="remove every container, network and file of the lab")
@@ -281,6 +414,8 @@ def main(argv=None):
             started = time.monotonic()
             record = up(args.name, args.subnet, hosts, args.publish, args.inventory, args.reuse)
             print(f"lab {args.name}: {len(record['hosts'])} hosts up in {time.monotonic() - started:.1f}s"
+                  + "".join(f", {host} on 127.0.0.1:{port}" for host, port in record["published"].items())
+                  + (f", Prometheus on {record['prometheus']}" if record["prometheus"] else "")
                   + (f", inventory in {args.inventory}" if args.inventory else ""))
         elif args.command == "down":
             clear(args.name)

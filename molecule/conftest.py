@@ -121,10 +121,10 @@ def failure_messages(runner):
 def load(lb_url, tmp_path):
     """Starts the load generator through the LB; call .stop() to end it and get its report."""
     class Load:
-        def __init__(self, rate=LOAD_RATE, duration=900):
-            self.report_path = tmp_path / "load.json"
+        def __init__(self, rate=LOAD_RATE, duration=900, url=None):
+            self.report_path = tmp_path / f"load{len(started) or ''}.json"
             self.process = subprocess.Popen(
-                [sys.executable, str(PROJECT / "tools" / "loadgen.py"), lb_url, "--rate", str(rate),
+                [sys.executable, str(PROJECT / "tools" / "loadgen.py"), url or lb_url, "--rate", str(rate),
                  "--duration", str(duration), "--json", str(self.report_path), "--quiet"])
 
         def stop(self):
@@ -143,19 +143,19 @@ def load(lb_url, tmp_path):
             generator.process.kill()
 
 
-def under_load(load, playbook, name, prompts=None, **extravars):
-    """Runs a playbook while 300 requests/s go through the LB, and TAIL_SECONDS beyond.
-    Returns (runner, load report, epoch when the playbook returned); the report's `playbook` holds the
-    playbook's start and return for assert_nothing_dropped."""
-    generator = load()
+def under_load(load, playbook, name, prompts=None, load_urls=None, **extravars):
+    """Runs a playbook while 300 requests/s go through the LB (or through each of load_urls), and TAIL_SECONDS
+    beyond. Returns (runner, load report, epoch when the playbook returned) - with load_urls, a list of reports,
+    one per URL; a report's `playbook` holds the playbook's start and return for assert_nothing_dropped."""
+    generators = [load(url=url) for url in load_urls or [None]]
     time.sleep(2)  # the load is steady before the playbook starts
     started = time.time()
     runner = playbook(name, prompts, **extravars)
     returned = time.time()
     time.sleep(TAIL_SECONDS)
-    report = generator.stop()
-    report["playbook"] = {"started": started, "returned": returned}
-    return runner, report, returned
+    reports = [dict(generator.stop(), playbook={"started": started, "returned": returned})
+               for generator in generators]
+    return runner, reports if load_urls else reports[0], returned
 
 
 def lb_log(host, since=0.0):

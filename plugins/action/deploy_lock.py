@@ -30,6 +30,7 @@ ARGUMENT_SPEC = {
     "break": {"type": "bool", "default": False},
     "queue": {"type": "bool", "default": True},
     "version": {"type": "str", "default": ""},
+    "holder_id": {"type": "str", "default": ""},
 }
 POLL_SECONDS = 2
 
@@ -63,6 +64,8 @@ class ActionModule(ActionBase):
         self._me = lock.holder(getpass.getuser(), socket.gethostname(), os.getppid(),
                                ", ".join(os.path.basename(path) for path in context.CLIARGS.get("args", ())),
                                args["version"], time.time())
+        if args["holder_id"]:  # a run that was interrupted: its lock, not this run's
+            self._me = dict(self._me, id=args["holder_id"])
         self._module_args = {"path": args["path"], "ttl": ttl, "holder": self._me}
         if args["state"] == "absent":
             released = self._attempt(state="absent")

@@ -15,7 +15,7 @@ from ansible_collections.fleet.deployer.plugins.plugin_utils import bluegreen, c
 ARGUMENT_SPEC = {
     "strategy": {"type": "str", "required": True, "choices": ["rolling", "bluegreen", "canary"]},
     "decide": {"type": "str", "required": True,
-               "choices": ["preflight", "plan", "batch", "gate", "step", "switch", "report"]},
+               "choices": ["preflight", "plan", "bake", "batch", "gate", "step", "switch", "report"]},
     "options": {"type": "dict", "default": {}},
     "plan": {"type": "dict", "default": {}},
     "hooks": {"type": "dict", "default": {}},
@@ -91,19 +91,28 @@ class ActionModule(ActionBase):
         decided = rolling.plan(self._hosts(args), self._lb_servers(args), args["options"], time.time())
         return {"plan": decided, "add_hosts": decided.pop("add_hosts")}
 
+    def _rolling_bake(self, args):
+        rollout = args["plan"]
+        batch = rolling.batch_of(rollout, self._vars["ansible_play_batch"])
+        address_of = {name: str(self._hostvar(name, args["address_var"], "")) for name in rollout["live"]}
+        return {"bake": rolling.bake_plan(rollout, batch, self._outcomes(rollout["live"]), address_of),
+                "batch_number": rollout["batches"].index(batch) + 1}
+
     def _rolling_batch(self, args):
         batch = rolling.batch_of(args["plan"], self._vars["ansible_play_batch"])
         # Every live host's outcome: a failure policy of rollback undoes the earlier batches too.
         return rolling.verdict(args["plan"], batch, self._outcomes(args["plan"]["live"]),
-                               args["options"].get("max_fail_percentage", 0))
+                               args["options"].get("max_fail_percentage", 0), args["options"].get("bake") or None)
 
     def _rolling_report(self, args):
-        # Run on the controller: the plan is kept on the live hosts (none when no LB lists a host).
-        plans = (self._hostvar(name, "rolling_plan") for name in self._vars["groups"].get("live", []))
+        # Run on the controller: the plan and the bakes are kept on the live hosts (none when no LB lists a host).
+        live = self._vars["groups"].get("live", [])
+        plans = (self._hostvar(name, "rolling_plan") for name in live)
         rollout = args["plan"] or next(filter(None, plans), None) or rolling.empty_plan(args["options"], time.time())
+        bakes = next(filter(None, (self._hostvar(name, "rolling_bakes") for name in live)), {})
         outcome = rolling.outcome(rollout, self._outcomes(rollout["live"]),
                                   args["options"].get("max_fail_percentage", 0), args["options"].get("batch", 1),
-                                  self._check_mode(), time.time())
+                                  self._check_mode(), time.time(), bakes)
         return dict(self._with_text(outcome), stopped=outcome["stopped"])
 
     # ---- blue-green -------------------------------------------------------------------------------------------
@@ -115,6 +124,7 @@ class ActionModule(ActionBase):
     def _bluegreen_preflight(self, args):
         options, groups = args["options"], self._colour_groups()
         bluegreen.preflight(groups, options.get("action"), options.get("version"))
+        fleet.check_int(options.get("bake_seconds", 0), "bluegreen_bake_seconds", 0)
         reads = bluegreen.reads(groups, options.get("action"), options.get("full_checks"))
         add_hosts = [{"name": name, "groups": ["bluegreen_release_state"]} for name in reads["release_state"]]
         # What every LB asks while it reads its upstream: nginx_upstream_info's probe option.
@@ -147,6 +157,18 @@ class ActionModule(ActionBase):
             result.pop("seconds", None)  # nothing switched, so there is no time to report
         return {"switch": result}
 
+    def _bluegreen_bake(self, args):
+        """Before the bake: what it judges. After it (options.bake): what its verdict makes the run do."""
+        plan, options = args["plan"], args["options"]
+        if options.get("bake"):
+            settings = options["analysis"]
+            reaction = bluegreen.bake_reaction(plan, options["bake"], settings["mode"], options.get("require", False))
+            return {"reaction": reaction, "add_hosts": reaction.pop("add_hosts")}
+        groups = self._colour_groups()
+        address_of = {name: str(self._hostvar(name, args["address_var"], "")) for name in groups["blue"] + groups["green"]}
+        return {"bake": bluegreen.bake_plan(plan, groups, args["switch"], address_of,
+                                            options["analysis"]["baseline_seconds"])}
+
     def _gate(self, reason):
         return {"failed": bool(reason), "msg": reason or "every new host passed its smoke test"}
 
@@ -157,7 +179,7 @@ class ActionModule(ActionBase):
         groups = self._colour_groups()
         hosts = self._bluegreen_hosts(args, args["plan"].get("probed"))
         outcome = bluegreen.outcome(args["plan"], groups, hosts, self._outcomes(list(hosts)), args["switch"],
-                                    self._check_mode(), time.time())
+                                    self._check_mode(), time.time(), args["options"].get("bake"))
         return self._with_text(outcome)
 
     # ---- canary -----------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # MIT License (see LICENSE)
-# Documentation: live_hosts.yml, serving.yml, server_entries.yml, failed_step.yml and smoke_outcome.yml next to
-# this file.
+# Documentation: live_hosts.yml, serving.yml, server_entries.yml, failed_step.yml, smoke_outcome.yml and
+# open_connections_filter.yml next to this file.
 
 """Jinja filters over the fleet: which hosts the LBs list, and what a failed task said, on one line."""
 
 from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet
 
@@ -28,6 +30,14 @@ def server_entries(addresses, options):
     return [dict(options, address=address) for address in addresses]
 
 
+def open_connections_filter(port, ignored_addresses=()):
+    """fleet.open_connections_filter, its refusal as a filter error."""
+    try:
+        return fleet.open_connections_filter(port, ignored_addresses)
+    except fleet.Refusal as refusal:
+        raise AnsibleFilterError(str(refusal)) from None
+
+
 def failed_step(result, task_name):
     """'task: why' for a failed result; for a loop, each failed item with its message (or a command's answers)."""
     def why(one):
@@ -47,4 +57,5 @@ def smoke_outcome(answer, version, status, asker):
 class FilterModule:
     def filters(self):
         return {"live_hosts": live_hosts, "failed_step": failed_step, "server_entries": server_entries,
-                "serving": serving, "smoke_outcome": smoke_outcome}
+                "serving": serving, "smoke_outcome": smoke_outcome,
+                "open_connections_filter": open_connections_filter}

@@ -62,6 +62,13 @@ options:
   replace:
     description: The id of another run's lock this attempt may replace (a take-over or a break decided by the action plugin).
     type: str
+  holder_id:
+    description:
+      - With O(state=absent), release the lock this id holds instead of this run's - the C(fleet) command does so
+        for a run it interrupted (Ctrl-C, SIGTERM). Used by the action plugin.
+    type: str
+    default: ""
+    version_added: 1.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -162,6 +169,7 @@ def main():
             queue=dict(type="bool", default=True),
             holder=dict(type="dict"),
             replace=dict(type="str"),
+            holder_id=dict(type="str", default=""),
             **{"break": dict(type="bool", default=False)},
         ),
         required_if=[("state", "present", ["holder"]), ("state", "absent", ["holder"])],

@@ -25,19 +25,21 @@ options:
     description: The release strategy.
     type: str
     required: true
-    choices: [rolling, bluegreen]
+    choices: [rolling, bluegreen, canary]
   decide:
     description:
-      - V(preflight) checks the inventory and the inputs before any host is contacted (blue-green).
+      - V(preflight) checks the inventory and the inputs before any host is contacted (blue-green, canary).
       - V(plan) plans the run, or refuses it.
-      - V(batch) says whether a rolling update stops after the current batch.
+      - V(bake) says what the bake after a rolling batch judges (C(bake) - C(new), C(reference), C(baseline)),
+        or what a blue-green bake's verdict (C(options.bake)) makes the run do.
+      - V(batch) says whether a rolling update stops after the current batch (its bake in C(options.bake)).
       - V(gate) fails unless every idle host passed its smoke test (blue-green).
       - V(switch) says whether every LB switched (blue-green; each LB's C(__bluegreen_lb_done), the LBs in
         O(lb_hosts), the switch's start in C(options.started)); returns C(switch) - C(failure), C(seconds).
       - V(report) builds the deploy report.
     type: str
     required: true
-    choices: [preflight, plan, batch, gate, step, switch, report]
+    choices: [preflight, plan, bake, batch, gate, step, switch, report]
   options:
     description:
       - The strategy's inputs, e.g. C(version), C(batch), C(rollback), C(max_fail_percentage), C(min_in_service)

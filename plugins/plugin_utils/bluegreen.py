@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from ansible.module_utils.compat.version import LooseVersion
 
-from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
+from ansible_collections.fleet.deployer.plugins.plugin_utils import analysis, fleet, report
 
 COLOURS = ("blue", "green")
 ACTIONS = ("deploy", "rollback", "retire", "start")
@@ -174,10 +174,13 @@ def switch_result(started, lbs):
     if failures:
         return {"failure": "; ".join(f"{task}: {'; '.join(each)}" if task else "; ".join(each)
                                      for task, each in failures.items())}
-    return {"failure": "", "seconds": round(max(float(done["verified"]) for done in lbs.values()) - float(started), 2)}
+    return {"failure": "", "started": float(started),
+            "seconds": round(max(float(done["verified"]) for done in lbs.values()) - float(started), 2)}
 
 
-def _result(p, switched, stopped, switch_failure, check_mode):
+def _result(p, switched, stopped, switch_failure, check_mode, switched_back=False):
+    if switched_back:
+        return f"SWITCHED BACK after the switch: {stopped}; every LB is back on {p['live']}"
     if stopped:
         return "STOPPED before the switch: the LBs were not touched"
     if switch_failure:
@@ -191,7 +194,7 @@ def _result(p, switched, stopped, switch_failure, check_mode):
     return f"completed: {p['idle']} {'stopped' if p['action'] == 'retire' else 'runs again'}"
 
 
-def _rows(p, groups, switched, switch_seconds, stopped, idle_stopped, check_mode):
+def _rows(p, groups, switched, switch_seconds, stopped, idle_stopped, check_mode, switched_back=False):
     now_live = p["switch_to"] if switched else p["live"]
     other = next(colour for colour in COLOURS if colour != now_live)
     rows = [("live", f"{now_live} takes all traffic; {other} idles"),
@@ -209,15 +212,43 @@ def _rows(p, groups, switched, switch_seconds, stopped, idle_stopped, check_mode
     if p["switch_to"] and not check_mode:
         rows.append(("blast radius",
                      "all users at once at the switch, but only after every idle host passed its smoke test"
-                     if switched else f"none: no user was switched; the LBs still send everyone to {p['live']} "
-                                      f"{p['live_version']}" if stopped
-                     else "all users, from the switch until the switch back"))
+                     if switched else "all users, from the switch until the switch back" if switched_back
+                     or not stopped else f"none: no user was switched; the LBs still send everyone to "
+                                         f"{p['live']} {p['live_version']}"))
     return rows
 
 
-def outcome(p, groups, hosts, outcomes, switch, check_mode, now):
-    """The report of a run. switch: {seconds, failure, stopped} as far as the run got."""
-    switched = switch.get("seconds") is not None
+def bake_plan(p, groups, switch, address_of, baseline_seconds):
+    """What the bake after a deploy's switch judges: the new colour against the old colour's traffic in the
+    baseline_seconds before the switch began."""
+    return {"new": [address_of[name] for name in groups[p["switch_to"]]],
+            "reference": [address_of[name] for name in groups[p["live"]]],
+            "baseline": {"start": float(switch["started"]) - baseline_seconds, "end": float(switch["started"])}}
+
+
+def bake_reaction(p, bake, mode, require):
+    """What the bake's verdict makes the run do: {switch_back, text, would, add_hosts}. A fail switches every LB back
+    to the old colour (the new one stays installed, for inspection); not enough data keeps the switch, saying so,
+    unless bluegreen_require_analysis; a dry run switches nothing back and says it would have."""
+    decision, reason = bake["decision"], bake["reason"]
+    back = decision == analysis.FAIL or (decision == analysis.NO_DATA and require)
+    text = (f"the bake failed: {reason}" if decision == analysis.FAIL
+            else f"not judged: {bake['new']['requests']} of {bake['rules']['min_requests']} requests"
+                 + (" (bluegreen_require_analysis=true)" if require else "") if decision == analysis.NO_DATA
+            else f"the bake passed: {reason}")
+    if back and mode == "dry_run":
+        return {"switch_back": False, "text": text, "would": "would switch back", "add_hosts": []}
+    return {"switch_back": back, "text": text, "would": "",
+            "add_hosts": [{"name": lb, "groups": ["bluegreen_switch_back"]} for lb in p["lbs"]] if back else []}
+
+
+def outcome(p, groups, hosts, outcomes, switch, check_mode, now, bake=None):
+    """The report of a run. switch: {seconds, failure, stopped} as far as the run got; bake: the bake after the
+    switch, with what it made the run do (`reaction`)."""
+    reaction = (bake or {}).get("reaction", {})
+    if reaction.get("switch_back"):  # the users went back to the old colour: the run stopped after its switch
+        switch = dict(switch, stopped=reaction["text"], back=True)
+    switched = switch.get("seconds") is not None and not switch.get("back")
     # A break-glass rollback checked the idle hosts from the LBs: those are their outcomes.
     outcomes = dict(outcomes, **{name: done for name, done in p.get("probed", {}).items() if name in groups[p["idle"]]})
     stopped, switch_failure = switch.get("stopped", ""), switch.get("failure", "")
@@ -237,15 +268,32 @@ def outcome(p, groups, hosts, outcomes, switch, check_mode, now):
     name = "blue-green" + (f" ({p['action']})" if p["action"] != "deploy" else "")
     status = ("stopped" if stopped or switch_failure else "check" if check_mode else "unchanged" if p["note"]
               else "completed")
-    summary = _rows(p, groups, switched, switch.get("seconds"), stopped, idle_stopped, check_mode)
-    result = report.outcome(name, change, _result(p, switched, stopped, switch_failure, check_mode), status,
-                            p["started"], now, summary, rows)
-    result["message"] = _failure_message(p, stopped, switch_failure)
+    summary = _rows(p, groups, switched, switch.get("seconds"), stopped, idle_stopped, check_mode,
+                    switch.get("back", False))
+    if bake:
+        summary.append(("bake", _bake_text(bake)))
+    if reaction.get("would"):  # analysis_mode=dry_run
+        summary.append(("dry run", f"{reaction['would']}: {reaction['text']} - not enforced (analysis_mode=dry_run)"))
+    text = _result(p, switched, stopped, switch_failure, check_mode, switch.get("back"))
+    result = report.outcome(name, change, text + (f" (dry run: {reaction['would']})" if reaction.get("would") else ""),
+                            status, p["started"], now, summary, rows)
+    result["message"] = _failure_message(p, stopped, switch_failure, switch.get("back"))
+    if bake:
+        result["analysis"] = bake
     return result
 
 
-def _failure_message(p, stopped, switch_failure):
+def _bake_text(bake):
+    p_value = f", p={bake['p_value']:.2g}" if bake.get("p_value") is not None else ""
+    return (f"{bake['reaction']['text']}; the new colour {report.side_text(bake['new'])}; against the old colour "
+            f"before the switch: {report.side_text(bake['reference'])}; judged on {bake['source']}{p_value}")
+
+
+def _failure_message(p, stopped, switch_failure, switched_back=False):
     """What a run that stopped or failed says last ('' when it did neither)."""
+    if switched_back:
+        return (f"Switched back after the switch: {stopped}. Every LB sends all traffic to {p['live']} "
+                f"({p['live_version']}) again; {p['switch_to']} keeps {p['version']} installed for inspection.")
     if stopped:
         return (f"Stopped before the switch: {stopped.rstrip('.')}. Nothing was switched: every LB still sends all "
                 f"traffic to {p['live']} ({p['live_version']}).")

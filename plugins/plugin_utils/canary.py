@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # MIT License (see LICENSE)
 """Canary decisions: the steps, where a canary stands (read from the LBs), what each step writes to the LBs, and
-the report. The judgement of a step from the access log is canary_analysis.
+the report. The judgement of a step on users' traffic is plugin_utils/analysis.py.
 
 The LB side (nginx_lb creates it): the main upstream holds the stable hosts; `<upstream>-canary` the canary hosts;
 `<upstream>-mix` both, weighted (weights mode); the split_clients `$fleet_split` sends each request's key to the
@@ -16,13 +16,15 @@ import math
 from numbers import Number
 
 from ansible_collections.fleet.deployer.plugins.filter.traffic import traffic_weights
-from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
+from ansible_collections.fleet.deployer.plugins.plugin_utils import analysis, fleet, report
 
 ACTIONS = ("deploy", "promote", "abort", "status")
 SPLITS = ("weights", "sticky")
 PAUSE = "pause"
 DEFAULT_STEPS = [5, 20, 50, 100]
 # How a canary run ended -> the report's status (stopped: every host serving, the LBs valid).
+# What a judged step keeps of traffic_analysis's result, for the report and the summary.
+JUDGEMENT = ("window", "source", "p_value", "rules", "lbs", "queries", "new", "reference")
 RUN_STATUS = {"promoted": "completed", "paused": "completed", "abort": "completed", "aborted": "stopped",
               "unchanged": "unchanged", "status": "unchanged", "failed": "failed"}
 
@@ -61,7 +63,7 @@ def check_inputs(options):
     if action == "deploy" and not str(options.get("version") or ""):
         raise fleet.Refusal("Say which version to deploy: -e app_version=VERSION. Nothing was changed.")
     parse_steps(options.get("steps", DEFAULT_STEPS))
-    for name in ("step_seconds", "step_deadline_seconds", "min_requests"):
+    for name in ("step_seconds", "step_deadline_seconds"):
         fleet.check_int(options.get(name, 1), f"canary_{name}", 1)
 
 
@@ -203,7 +205,8 @@ def lb_settings(canary_plan, share, address_of, upstream):
     split = ([{"value": f"{upstream}-canary", "percent": share}, {"value": upstream, "percent": "*"}] if sticky
              else [{"value": f"{upstream}-mix", "percent": "*"}])
     return {"canary_servers": [{"address": address, "down": False} for address in active], "mix_servers": mix,
-            "split": split, "always": [{"value": f"{upstream}-canary", "percent": "*"}], "canary_hosts": len(active)}
+            "split": split, "always": [{"value": f"{upstream}-canary", "percent": "*"}], "canary_hosts": len(active),
+            "canary_share": share}
 
 
 def gate(canary_plan, outcomes):
@@ -246,21 +249,27 @@ def in_place_groups(canary_plan, status):
     return []
 
 
-def step_row(watch, step, settings):
-    """One watched step for the report, from canary_watch's result."""
-    figures = watch.get("step", {})
-    observed = figures.get("share", {}).get("observed")
-    return {"index": step["index"], "share": figures.get("share", {}).get("configured"),
-            "observed_share": observed or 0, "canary": _side(figures.get("canary", {})),
-            "stable": _side(figures.get("stable", {})), "decision": watch.get("decision", ""),
-            "reason": watch.get("reason", ""), "started": watch.get("started"), "finished": watch.get("finished"),
-            "canary_hosts": settings.get("canary_hosts", 0)}
+def step_row(watch, step, settings, mode="enforce"):
+    """One judged step for the report, from traffic_analysis's result, and what it makes the run do: a step that
+    did not pass aborts the canary (no data by the deadline is never a pass) - or, in a dry run, says it would."""
+    decision, reason = watch.get("decision", ""), watch.get("reason", "")
+    if decision == analysis.NO_DATA:
+        reason += " when the step deadline passed"
+    acted = decision != analysis.PASS
+    dry_run = mode == "dry_run"
+    return {"index": step["index"], "share": watch.get("share", {}).get("configured"),
+            "observed_share": watch.get("share", {}).get("observed") or 0, "canary": _side(watch.get("new", {})),
+            "stable": _side(watch.get("reference", {})), "decision": decision, "reason": reason,
+            "started": watch.get("started"), "finished": watch.get("finished"),
+            "canary_hosts": settings.get("canary_hosts", 0), "abort": acted and not dry_run,
+            "would": f"would abort at step {step['index'] + 1}" if acted and dry_run else "",
+            "judgement": {key: watch.get(key) for key in JUDGEMENT}}
 
 
 def _side(stats):
     p95 = stats.get("p95")
     return {"requests": stats.get("requests", 0), "error_rate": stats.get("error_rate") or 0,
-            "upstream_failures": stats.get("upstream_failures", 0),
+            "upstream_failures": stats.get("upstream_failures", stats.get("retried", 0)),
             "p95_ms": None if p95 is None else round(p95 * 1000)}
 
 
@@ -281,6 +290,10 @@ def report_of(canary_plan, steps_done, outcome_text, status, now):
                          "judged" + ("; all of them after the promotion" if status == "promoted" else "")),
         ("rollback", _undo(canary_plan, status)),
     ]
+    would = [f"{done['would']}: {done['reason']}" for done in steps_done if done.get("would")]
+    if would:  # analysis_mode=dry_run: what an enforced run would have done instead
+        rows.append(("dry run", "; ".join(would) + " - not enforced (analysis_mode=dry_run)"))
+        outcome_text += f" (dry run: {'; '.join(done['would'] for done in steps_done if done.get('would'))})"
     change = f"{canary_plan['live_version']} -> {canary.get('version', '-')}"
     result = report.outcome("canary", change, outcome_text, RUN_STATUS[status], canary_plan["started"], now, rows, [],
                             steps)
@@ -319,4 +332,8 @@ def _step_text(done):
                f"{canary.get('requests', 0)} requests, {canary.get('error_rate', 0) * 100:.2f}% errors, "
                f"p95 {_ms(canary)}; stable {stable.get('requests', 0)} requests, "
                f"{stable.get('error_rate', 0) * 100:.2f}% errors, p95 {_ms(stable)}")
-    return f"{done['decision']}: {done.get('reason', '')}; {figures}"
+    judged = done.get("judgement") or {}
+    source = f"; judged on {judged['source']}" if judged.get("source") else ""
+    p_value = f", p={judged['p_value']:.2g}" if judged.get("p_value") is not None else ""
+    dry_run = f" (dry run: {done['would']}, not enforced)" if done.get("would") else ""
+    return f"{done['decision']}{dry_run}: {done.get('reason', '')}; {figures}{source}{p_value}"

@@ -7,6 +7,7 @@ Pure functions of plain data (no Ansible objects), so that a table of fleets can
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from itertools import groupby
@@ -181,3 +182,19 @@ def check_int(value, name, low, high=None):
         bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
         raise Refusal(f"{name}={value!r} must be a whole number {bounds}. Nothing was changed.")
     return number
+
+
+def open_connections_filter(port, ignored_addresses):
+    """The `ss` filter of the connections a draining host waits for: established to its port, from anywhere but
+    itself and the addresses ignored (monitoring servers keep their scrape connections open). Each ignored address
+    must be an IP address: it is written into a command line."""
+    checked = []
+    for address in ignored_addresses:
+        try:
+            checked.append(str(ipaddress.ip_address(str(address))))
+        except ValueError:
+            raise Refusal(f"nginx_lb_drain_ignore_addresses: {address!r} is not an IP address. Nothing was "
+                          "changed.") from None
+    port = check_int(port, "the backend port", 1, 65535)
+    ignored = "".join(f" and not ( dst {address} )" for address in checked)
+    return f"( sport = :{port} ) and not ( dst 127.0.0.0/8 ){ignored}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet, report
+from ansible_collections.fleet.deployer.plugins.plugin_utils import analysis, fleet, report
 
 
 # After a failed batch: stop there (the updated hosts stay updated), or also roll the updated hosts back.
@@ -57,6 +57,7 @@ def plan(hosts, lb_servers, options, now):
             f"{options.get('min_in_service', 1)} asks for at least {floor}. Choose a smaller batch. "
             "Nothing was changed.")
     rollback = boolean(options.get("rollback", False), strict=False)
+    bake = bake_options(options)
     target = _target(live, options.get("version"), rollback)
     skip = {}
     for host in live:
@@ -68,9 +69,9 @@ def plan(hosts, lb_servers, options, now):
     # to releases already there), so a batch only switches, restarts and proves its hosts.
     stage = [] if rollback else [host.name for host in live if host.name not in skip]
     return {
-        "strategy": "rolling", "rollback": rollback, "target": target, "started": now, "on_failure": on_failure,
+        "strategy": "rolling", "action": "rollback" if rollback else "deploy", "rollback": rollback, "target": target, "started": now, "on_failure": on_failure,
         "batch": spec, "live": [host.name for host in live], "before": {host.name: host.running for host in live},
-        "skip": skip, "batches": fleet.batches([host.name for host in live], spec),
+        "skip": skip, "batches": fleet.batches([host.name for host in live], spec), "bake": bake,
         "add_hosts": [{"name": host.name, "groups": ["live", "rolling_stage"] if host.name in stage else ["live"],
                        "plan": {"target": target, "skip": skip.get(host.name, ""), "installed": rollback,
                                 "staged": host.name in stage}}
@@ -78,26 +79,91 @@ def plan(hosts, lb_servers, options, now):
     }
 
 
+def bake_options(options):
+    """How each batch is baked: rolling_bake_seconds (0: not at all), rolling_require_analysis, and the analysis
+    settings it judges with (analysis_*, checked by the lookup that read them)."""
+    settings = options.get("analysis") or analysis.checked_settings({})
+    return {"seconds": fleet.check_int(options.get("bake_seconds", 10), "rolling_bake_seconds", 0),
+            "require": boolean(options.get("require_analysis", False), strict=False),
+            "mode": settings["mode"], "baseline_seconds": settings["baseline_seconds"]}
+
+
+def _version_now(rollout, name, outcomes):
+    return (outcomes.get(name) or {}).get("version") or rollout["before"][name]
+
+
+def bake_plan(rollout, batch, outcomes, address_of):
+    """What the bake after this batch judges: the live hosts on the target so far (new) against those not on it
+    (reference), in the same seconds; once none of those is left, against the old version's traffic before the
+    rollout's first drain (baseline, analysis_baseline_seconds long). new is empty when there is nothing to bake:
+    baking is off, a rollback (back to what ran before), or no host of the batch was replaced."""
+    bake, target = rollout.get("bake") or {}, rollout["target"]
+    replaced = [name for name in rollout["live"] if (outcomes.get(name) or {}).get("status") == "replaced"]
+    if not bake.get("seconds") or rollout["rollback"] or not set(batch) & set(replaced):
+        return {"new": [], "reference": [], "baseline": None}
+    on_target = [name for name in rollout["live"] if _version_now(rollout, name, outcomes) == target]
+    others = [name for name in rollout["live"] if name not in on_target]
+    baseline = None
+    if not others:
+        first = min(float(outcomes[name]["started"]) for name in replaced)
+        baseline = {"start": first - bake["baseline_seconds"], "end": first}
+    return {"new": [address_of[name] for name in on_target], "reference": [address_of[name] for name in others],
+            "baseline": baseline}
+
+
+def bake_reaction(rollout, batch_number, bake):
+    """What a batch's bake makes the rollout do: {stop, back (the batch's replaced hosts go back), text, would}.
+    A fail stops it and sends the batch back; not enough data goes on, saying so, unless rolling_require_analysis;
+    in a dry run nothing stops, and `would` says what would have."""
+    if not bake:
+        return {"stop": False, "back": False, "text": "", "would": ""}
+    decision, reason = bake["decision"], bake["reason"]
+    stop = back = decision == analysis.FAIL
+    if decision == analysis.FAIL:
+        text = f"the bake failed: {reason}"
+    elif decision == analysis.NO_DATA:
+        stop = rollout["bake"]["require"]
+        text = (f"not judged: {bake['new']['requests']} of {bake['rules']['min_requests']} requests"
+                + (" (rolling_require_analysis=true)" if stop else ""))
+    else:
+        text = f"the bake passed: {reason}"
+    if stop and rollout["bake"]["mode"] == "dry_run":
+        return {"stop": False, "back": False, "text": text, "would": f"would stop after batch {batch_number}"}
+    return {"stop": stop, "back": back, "text": text, "would": ""}
+
+
 def empty_plan(options, now):
     """The plan of a run that found no live host to roll."""
-    return {"strategy": "rolling", "rollback": boolean(options.get("rollback", False), strict=False), "target": "",
-            "started": now, "batch": [1], "live": [], "before": {}, "skip": {}, "batches": []}
+    rollback = boolean(options.get("rollback", False), strict=False)
+    return {"strategy": "rolling", "action": "rollback" if rollback else "deploy", "rollback": rollback, "target": "",
+            "started": now, "batch": [1], "live": [], "before": {}, "skip": {}, "batches": [],
+            "bake": bake_options(options)}
 
 
-def verdict(rollout, batch, outcomes, max_fail_percentage):
-    """Whether the rollout stops after this batch, and why. A host with no outcome (unreachable) failed.
-    undo: with rolling_on_failure=rollback, the hosts this rollout updated so far, each with the release to go
-    back to (the one it ran before); they are rolled back batch by batch after the stop."""
+def verdict(rollout, batch, outcomes, max_fail_percentage, bake=None):
+    """Whether the rollout stops after this batch, and why: its failed hosts (one with no outcome, unreachable,
+    failed), or its bake (users' traffic; see bake_reaction). undo: the hosts that go back afterwards, batch by
+    batch, each to the release it ran before - the batch's replaced hosts when its bake failed, and with
+    rolling_on_failure=rollback every host this rollout updated so far."""
     failed = [name for name in batch if outcomes.get(name, {}).get("status", "failed") == "failed"]
-    stop = len(failed) * 100 > int(max_fail_percentage) * len(batch)
-    reason = (f"batch {', '.join(batch)}: {', '.join(failed)} failed ({len(failed)} of {len(batch)}, more than "
-              f"rolling_max_fail_percentage={max_fail_percentage}%); the hosts after it were not touched")
-    undo = []
-    if stop and rollout.get("on_failure") == "rollback":
-        undo = [{"name": name, "groups": ["rolling_undo"],
-                 "plan": {"target": rollout["before"][name], "skip": "", "installed": True, "staged": False}}
-                for name in rollout["live"] if outcomes.get(name, {}).get("status") == "replaced"]
-    return {"stop": stop, "reason": reason if stop else "", "last": batch == rollout["batches"][-1], "undo": undo}
+    number = rollout["batches"].index(batch) + 1 if batch in rollout["batches"] else 0
+    baked = bake_reaction(rollout, number, bake)
+    hosts_stop = len(failed) * 100 > int(max_fail_percentage) * len(batch)
+    stop = hosts_stop or baked["stop"]
+    why = (f"{', '.join(failed)} failed ({len(failed)} of {len(batch)}, more than rolling_max_fail_percentage="
+           f"{max_fail_percentage}%)" if hosts_stop else baked["text"])
+    reason = f"batch {', '.join(batch)}: {why}; the hosts after it were not touched"
+    replaced = [name for name in rollout["live"] if outcomes.get(name, {}).get("status") == "replaced"]
+    going_back = [name for name in replaced if stop and (rollout.get("on_failure") == "rollback"
+                                                         or (baked["back"] and name in batch))]
+    undo = [{"name": name, "groups": ["rolling_undo"],
+             "plan": {"target": rollout["before"][name], "skip": "", "installed": True, "staged": False,
+                      "note": (f"{baked['text']}; back on {rollout['before'][name]}" if baked["back"] and name in batch
+                               else f"rolling_on_failure=rollback: back on {rollout['before'][name]} after the "
+                                    "rollout stopped")}}
+            for name in going_back]
+    return {"stop": stop, "reason": reason if stop else "", "last": batch == rollout["batches"][-1], "undo": undo,
+            "bake": baked}
 
 
 def batch_of(rollout, names):
@@ -105,17 +171,24 @@ def batch_of(rollout, names):
     return next(batch for batch in rollout["batches"] if set(names) & set(batch))
 
 
-def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now):
-    """The report of a rollout from what each host recorded (hosts after a stop recorded nothing)."""
+def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now, bakes=None):
+    """The report of a rollout from what each host recorded (hosts after a stop recorded nothing) and each batch's
+    bake (bakes: {batch number: traffic_analysis's result})."""
     target, live = rollout["target"], rollout["live"]
-    stopped = ""
+    bakes = {int(number): bake for number, bake in (bakes or {}).items()}
+    stopped, would = "", []
     steps = []
-    for batch in rollout["batches"]:
+    for number, batch in enumerate(rollout["batches"], start=1):
         reached = [outcomes[name] for name in batch if name in outcomes]
         if not reached:
             break
-        decided = verdict(rollout, batch, outcomes, max_fail_percentage)
-        steps.append(report.step_row(f"batch {len(steps) + 1}", batch, reached, "stopped" if decided["stop"] else "done"))
+        decided = verdict(rollout, batch, outcomes, max_fail_percentage, bakes.get(number))
+        row = report.step_row(f"batch {number}", batch, reached, "stopped" if decided["stop"] else "done")
+        if number in bakes:
+            row["analysis"] = dict(bakes[number], effect=decided["bake"]["text"], would=decided["bake"]["would"])
+        steps.append(row)
+        if decided["bake"]["would"]:
+            would.append(f"{decided['bake']['would']}: {decided['bake']['text']}")
         if decided["stop"]:
             stopped = decided["reason"]
             break
@@ -129,7 +202,8 @@ def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now
             hosts.append(report.host_row(name, before, done.get("version") or before, done["status"], done.get("note")))
     undone = [name for name in live if outcomes.get(name, {}).get("status") == UNDONE]
     if stopped and undone:
-        stopped += f"; rolling_on_failure=rollback rolled {', '.join(undone)} back to the release each ran before"
+        who = "rolling_on_failure=rollback rolled" if rollout.get("on_failure") == "rollback" else "the batch went back:"
+        stopped += f"; {who} {', '.join(undone)} back to the release each ran before"
     on_target = sum(1 for row in hosts if target and row["after"] == target)
     befores = ", ".join(sorted({rollout["before"][name] for name in live if rollout["before"][name]}))
     rows = [
@@ -141,11 +215,25 @@ def outcome(rollout, outcomes, max_fail_percentage, batch_label, check_mode, now
          else "ansible-playbook playbooks/rollback.yml (rolls again, batch by batch, to the release each host ran "
               "before)"),
     ]
+    rows += [(f"bake {number}", _bake_text(bake, step)) for number, (bake, step) in
+             ((number, (bakes[number], steps[number - 1])) for number in sorted(bakes) if number <= len(steps))]
+    if would:  # analysis_mode=dry_run: what an enforced run would have done instead
+        rows.append(("dry run", "; ".join(would) + " - not enforced (analysis_mode=dry_run)"))
     name = "rolling update (rollback)" if rollout["rollback"] else "rolling update"
     changed = any(row["status"] not in ("unchanged", "not reached") for row in hosts)
     status = "stopped" if stopped else "check" if check_mode else "completed" if changed else "unchanged"
     text = f"STOPPED after {stopped}" if stopped else "check mode: nothing was changed" if check_mode else "completed"
+    if would:
+        text += f" (dry run: {'; '.join(item.split(':')[0] for item in would)})"
     result = report.outcome(name, f"{befores or '-'} -> {target or 'nothing to do'}", text, status,
                             rollout["started"], now, rows, hosts, steps)
     result["stopped"] = stopped
     return result
+
+
+def _bake_text(bake, step):
+    """One bake for the report: its effect, both sides' figures, the p-value and where the numbers came from."""
+    against = "the old version's traffic before the rollout" if bake.get("baseline") else "the hosts not yet updated"
+    p_value = f", p={bake['p_value']:.2g}" if bake.get("p_value") is not None else ""
+    return (f"{step['analysis']['effect']}; updated hosts {report.side_text(bake['new'])}; against {against}: "
+            f"{report.side_text(bake['reference'])}; judged on {bake['source']}{p_value}")

@@ -5,12 +5,14 @@ import importlib.metadata
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
+
 
 LOCK_ENTRY = re.compile(r'^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})*)',
                         re.MULTILINE)

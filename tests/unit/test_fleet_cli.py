@@ -3,13 +3,17 @@ the command line. Runs against the lab are in molecule/fleet."""
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
-from fleet_cli import cli, events, lblog, measure, progress, summary
+from fleet_cli import cli, events, lblog, measure, progress, report, summary
+
+REPO = Path(__file__).resolve().parents[2]
 
 T0 = 1_800_000_000.0
 
@@ -186,6 +190,7 @@ def test_exit_code(runner_status, report_status, changed, lock, code):
     ("abort canary", "canary.yml", {"canary_action": "abort"}),
     ("status canary", "canary.yml", {"canary_action": "status"}),
     ("status", "status.yml", {}),
+    ("reconcile", "reconcile.yml", {}),
 ])
 def test_commands_map_onto_the_playbooks(argv, playbook, extravars):
     assert cli.job_of(cli.parser().parse_args(argv.split()))[3:] == (playbook, extravars)
@@ -214,11 +219,17 @@ def test_extra_vars_from_a_file(tmp_path):
 
 # ---- plans, as the strategy plugin returns them ---------------------------------------------------------------
 
-ROLLING = {"strategy": "rolling", "target": "1.1.0", "live": ["a", "b", "c"], "skip": {"a": "already on 1.1.0"},
-           "before": {"a": "1.1.0", "b": "1.0.0", "c": "1.0.0"}, "batches": [["a"], ["b", "c"]]}
+ROLLING = {"strategy": "rolling", "action": "deploy", "target": "1.1.0", "live": ["a", "b", "c"],
+           "skip": {"a": "already on 1.1.0"}, "before": {"a": "1.1.0", "b": "1.0.0", "c": "1.0.0"},
+           "batches": [["a"], ["b", "c"]]}
 BLUEGREEN = {"strategy": "bluegreen", "action": "deploy", "live": "blue", "idle": "green", "live_version": "1.0.0",
              "idle_version": "1.0.0", "version": "1.1.0", "note": "", "prepare": ["g1", "g2"],
              "smoke_test": ["g1", "g2"], "switch_to": "green", "retire": [], "lbs": ["lb1"]}
+
+CANARY = {"strategy": "canary", "action": "deploy", "in_place": False, "live": "blue", "idle": "green",
+          "stable": ["b1", "b2"], "pool": ["g1", "g2"], "note": "", "live_version": "1.0.0", "prepare": ["g1", "g2"],
+          "run_steps": [{"index": 0, "step": 5}, {"index": 1, "step": "pause"}], "abort": False,
+          "canary": {"version": "1.1.0", "steps": [5, "pause", 100], "step": -1, "split": "weights"}}
 
 
 @pytest.mark.parametrize("plan, versions, changing, text", [
@@ -229,6 +240,19 @@ BLUEGREEN = {"strategy": "bluegreen", "action": "deploy", "live": "blue", "idle"
      "(lb1) from blue to green"),
     (dict(BLUEGREEN, note="Nothing to do: blue (live) already runs 1.1.0.", prepare=[], smoke_test=[]),
      (["1.0.0"], "1.1.0"), [], "plan: Nothing to do: blue (live) already runs 1.1.0."),
+    (CANARY, (["1.0.0"], "1.1.0"), ["g1", "g2"],
+     "plan: canary 1.1.0 on green (g1, g2), weights split: 5% -> pause; blue stays on 1.0.0"),
+    (dict(CANARY, in_place=True, pool=["b1"], prepare=["b1"], live="the stable hosts",
+          canary=dict(CANARY["canary"], split="sticky")), (["1.0.0"], "1.1.0"), ["b1"],
+     "plan: canary 1.1.0 in place on b1, sticky split: 5% -> pause; the stable hosts stays on 1.0.0"),
+    (dict(CANARY, action="promote", prepare=[], run_steps=[{"index": 2, "step": 20}, {"index": 3, "step": 100}]),
+     (["1.0.0"], "1.1.0"), [], "plan: promote the canary of 1.1.0: 20% -> 100%"),
+    (dict(CANARY, action="abort", prepare=[], run_steps=[], abort=True), (["1.0.0"], "1.1.0"), [],
+     "plan: abort the canary of 1.1.0: 0% to it on every LB; blue stays on 1.0.0"),
+    (dict(CANARY, action="status", prepare=[]), (["1.0.0"], "1.1.0"), [],
+     "plan: where the canary of 1.1.0 stands"),
+    (dict(CANARY, action="abort", canary={}, prepare=[], note="No canary runs: nothing to abort."),
+     (["1.0.0"], ""), [], "plan: No canary runs: nothing to abort."),
     ({}, ([], ""), [], "plan: run: - -> -"),
 ])
 def test_plans(plan, versions, changing, text):
@@ -266,11 +290,15 @@ def test_collector_follows_a_rolling_run():
     plan = dict(ROLLING, skip={})
     event("playbook_on_play_start", name="Plan - what each live host runs", play_uuid="p")
     event("runner_on_ok", host="a", task_action=events.STRATEGY_ACTION, play_uuid="p", res={"plan": plan})
-    event("runner_on_start", host="b", play_uuid="p")  # still planning: no batch yet
-    for uuid, batch in (("s1", ["a"]), ("s2", ["b", "c"])):  # serial: a new play for each batch, same name
+    event("runner_on_start", host="b", play_uuid="p", role="deploy_steps")  # still planning: no batch yet
+    event("playbook_on_play_start", name="Stage - the release onto every host", play_uuid="st")
+    for name in ("a", "b", "c"):  # the stage play touches every host before the first batch
+        event("runner_on_start", host=name, play_uuid="st", role="release")
+    for uuid, batch in (("s1", ["a"]), ("s1_2", ["b", "c"])):  # serial: a new play for each batch, same name
         event("playbook_on_play_start", name="Replace the live hosts batch by batch - drain", play_uuid=uuid)
         for name in batch:
-            event("runner_on_start", host=name, play_uuid=uuid)
+            event("runner_on_start", host=name, play_uuid=uuid, role="rolling")
+            event("runner_on_start", host=name, play_uuid=uuid, role="deploy_steps")
         for name in batch:
             event("runner_on_ok", host=name, play_uuid=uuid, res={"ansible_facts": {"deploy_steps_outcome": {
                 "status": "replaced", "version": "1.1.0", "started": "1", "finished": "2"}}})
@@ -281,13 +309,92 @@ def test_collector_follows_a_rolling_run():
     assert [line.split("  [")[0] for line in said] == [
         "play 1: Plan - what each live host runs",
         "plan: roll 1.0.0, 1.1.0 -> 1.1.0 on 3 live hosts in 2 batches: a | b, c",
-        "play 2: Replace the live hosts batch by batch - drain",
+        "play 2: Stage - the release onto every host",
+        "play 3: Replace the live hosts batch by batch - drain",
         "batch 1 of 2 starts: a", "a replaced (1.1.0)",
         "batch 2 of 2 starts: b, c", "b replaced (1.1.0)", "c replaced (1.1.0)",
         "FAILED on localhost: Fail the run: stopped"]
     assert said[-2].endswith("[batch 2 of 2 - 3 of 3 hosts done - 1.1.0 on 100% of live hosts]")
     assert [phase["name"] for phase in collector.phases] == [
-        "Plan - what each live host runs", "Replace the live hosts batch by batch - drain", "batch 1", "batch 2"]
-    assert cli.marks_of(collector.phases, 0)[0]["name"] == "batch 1"
+        "Plan - what each live host runs", "Stage - the release onto every host",
+        "Replace the live hosts batch by batch - drain", "batch 1", "batch 2"]
+    assert cli.marks_of(collector.phases, collector.judgements, 0)[0]["name"] == "batch 1"
     assert (collector.report, collector.report_text, collector.lock_holder) == ({"status": "x"}, "the report", "x")
     assert collector.failures == [{"host": "localhost", "task": "Fail the run", "message": "stopped"}]
+
+
+def test_a_failing_observer_is_a_warning_and_the_events_go_on():
+    shown = io.StringIO()
+    collector = events.Collector(progress.Lines(shown, io.StringIO()))
+    collector.plan = {"strategy": "canary"}  # a canary plan without its keys: describing it raises KeyError
+    event = {"event": "runner_on_ok", "created": "2026-11-27T08:00:00+00:00",
+             "event_data": {"task_action": events.STRATEGY_ACTION, "res": {"plan": {"strategy": "canary"}}}}
+    assert collector(event) is True and collector(event) is True  # runner keeps the event, the playbook goes on
+    assert collector.warnings == ["progress failed: KeyError: 'live_version'"]  # once, however often it fails
+    assert shown.getvalue().count("WARNING: progress failed: KeyError: 'live_version'") == 1
+
+
+PROJECT_PLAYBOOK = """
+- name: Write a file, the way a deploy changes a host
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Write it
+      ansible.builtin.copy:
+        content: done
+        dest: "{{ playbook_dir }}/../written"
+        mode: "0644"
+"""
+
+
+def test_a_run_with_a_failing_observer_completes_with_the_playbooks_exit_code(tmp_path):
+    """A real ansible-runner run of a real playbook, with an event handler that raises on every result."""
+    (tmp_path / "playbooks").mkdir()
+    for name in ("rolling.yml", "status.yml"):
+        (tmp_path / "playbooks" / name).write_text(PROJECT_PLAYBOOK)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = localhost,\n")
+    env = dict(os.environ, FLEET_PROJECT_DIR=str(tmp_path), ANSIBLE_LOCALHOST_WARNING="false")
+    done = subprocess.run([sys.executable, REPO / "tests" / "planted_observer.py", "status", "--json", "-",
+                           "--report-dir", str(tmp_path / "report")], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "written").read_text() == "done"  # the playbook ran to its end
+    result = json.loads(done.stdout)
+    summary.validate(result)
+    assert result["warnings"] == ["progress failed: RuntimeError: planted in the progress"]
+    assert "WARNING: progress failed: RuntimeError: planted in the progress" in done.stderr
+
+
+JUDGED = {"decision": "fail", "reason": "error rate 5.0% (15 of 300) is above 0.1%", "source": "lb_log",
+          "window": {"start": T0 + 10, "end": T0 + 14}, "baseline": None, "p_value": 1e-9,
+          "new": {"requests": 300, "errors": 15, "error_rate": 0.05, "p95": 0.004},
+          "reference": {"requests": 1200, "errors": 0, "error_rate": 0.0, "p95": 0.003},
+          "share": {"configured": None, "observed": 20.0}, "lbs": {}, "queries": [], "rules": {}}
+
+
+@pytest.mark.parametrize("plan, share, name", [
+    (dict(ROLLING, skip={}), None, "bake after batch 1"),
+    (BLUEGREEN, None, "bake after the switch"),
+    (CANARY, 5, "canary step at 5%"),
+])
+def test_each_judgement_on_users_traffic_is_named_kept_and_marked(plan, share, name):
+    shown = io.StringIO()
+    collector = events.Collector(progress.Lines(shown, io.StringIO()))
+    collector.plan, collector.batch, collector.canary_share = plan, 1, share
+    collector({"event": "runner_on_ok", "created": "2026-11-27T08:00:00+00:00",
+               "event_data": {"task_action": events.WATCH_ACTION, "res": JUDGED}})
+    assert collector.warnings == []
+    assert [judged["name"] for judged in collector.judgements] == [name]
+    assert f"{name}: fail - error rate 5.0% (15 of 300) is above 0.1%" in shown.getvalue()
+    assert cli.marks_of([], collector.judgements, T0) == [{"name": name, "t": 10.0, "until": 14.0, "decision": "fail"}]
+
+
+def test_the_report_shows_every_judgement(tmp_path):
+    result = {"command": "fleet deploy rolling", "versions": {"from": ["1.0.0"], "to": "1.1.0"}, "result": "stopped",
+              "exit_code": 3, "outcome": "STOPPED", "started": "x", "finished": "y", "seconds": 1.0,
+              "playbook": "playbooks/rolling.yml", "inventory": None, "check": False, "strategy": "rolling",
+              "artifacts": {"stdout": "stdout"}, "traffic": None, "steps": [], "hosts": [], "warnings": [],
+              "analysis": [dict(JUDGED, name="bake after batch 1")]}
+    markdown, _ = report.write(tmp_path, result, [], "the report")
+    assert ("| bake after batch 1 | 4.0 s | lb_log | 300, 5.00%, 4 ms | 1200, 0.00%, 3 ms | 1e-09 | **fail**: error "
+            "rate 5.0% (15 of 300) is above 0.1% |") in markdown.read_text()

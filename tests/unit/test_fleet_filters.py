@@ -1,7 +1,10 @@
-"""The fleet filters: live hosts from the LBs' upstreams, one-line failure texts, upstream server entries."""
+"""The fleet filters: live hosts from the LBs' upstreams, one-line failure texts, upstream server entries, the
+connections a drain waits for."""
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
+from ansible_collections.fleet.deployer.plugins.filter import fleet as fleet_filters
 from ansible_collections.fleet.deployer.plugins.filter.fleet import failed_step, live_hosts, server_entries
 
 HOSTVARS = {
@@ -40,3 +43,24 @@ def test_failed_step(result, text):
 def test_server_entries():
     assert server_entries(["a:1", "b:2"], {"down": False, "max_fails": 1}) == [
         {"address": "a:1", "down": False, "max_fails": 1}, {"address": "b:2", "down": False, "max_fails": 1}]
+
+
+@pytest.mark.parametrize("port, ignored, expected", [
+    (8000, [], "( sport = :8000 ) and not ( dst 127.0.0.0/8 )"),
+    ("8000", ["10.0.0.9", "fd00::9"],
+     "( sport = :8000 ) and not ( dst 127.0.0.0/8 ) and not ( dst 10.0.0.9 ) and not ( dst fd00::9 )"),
+])
+def test_open_connections_filter(port, ignored, expected):
+    assert fleet_filters.open_connections_filter(port, ignored) == expected
+
+
+@pytest.mark.parametrize("port, ignored, message", [
+    (8000, ["10.0.0.9 ) or ( dst 0.0.0.0/0"], "nginx_lb_drain_ignore_addresses: '10.0.0.9 ) or ( dst 0.0.0.0/0' is not"),
+    (8000, ["mon1"], "'mon1' is not an IP address"),
+    ("8000'; reboot", [], "the backend port=\"8000'; reboot\" must be a whole number from 1 to 65535"),
+    (99999, [], "the backend port=99999 must be a whole number from 1 to 65535"),
+])
+def test_open_connections_filter_refuses_what_is_not_an_address_or_a_port(port, ignored, message):
+    with pytest.raises(AnsibleFilterError) as refused:
+        fleet_filters.open_connections_filter(port, ignored)
+    assert message in str(refused.value)

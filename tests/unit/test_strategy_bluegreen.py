@@ -277,7 +277,7 @@ SWITCH_TASK = "Make the new live set the upstream's only servers, on every load 
 
 @pytest.mark.parametrize("case, lbs, expected", [
     ("both switched", {"lb1": {"verified": "1000.4"}, "lb2": {"verified": 1000.61}},
-     {"failure": "", "seconds": 0.61}),
+     {"failure": "", "started": 1000.0, "seconds": 0.61}),
     ("lb2's reload failed", {"lb1": {"verified": 1000.4},
                              "lb2": {"task": SWITCH_TASK, "failure": f"{SWITCH_TASK}: The reload failed: x"}},
      {"failure": f"{SWITCH_TASK}: lb2: The reload failed: x"}),
@@ -315,3 +315,55 @@ GOOD = {"health": 200, "request": 200, "version": "1.1.0", "unhealthy": [], "err
 ])
 def test_smoke_outcome(case, answer, version, expected):
     assert fleet.smoke_outcome(answer, version, 200, "lb1") == expected, case
+
+
+# ---- the bake after the switch --------------------------------------------------------------------------------
+
+def baked(decision, reason="x"):
+    return {"decision": decision, "reason": reason, "p_value": 0.002, "source": "lb_log",
+            "new": {"requests": 900, "error_rate": 0.05, "p95": 0.004},
+            "reference": {"requests": 8000, "error_rate": 0.0, "p95": 0.003}, "rules": {"min_requests": 200}}
+
+
+@pytest.mark.parametrize("case, decision, mode, require, back, would, text", [
+    ("a pass keeps the switch", "pass", "enforce", False, False, "", "the bake passed: x"),
+    ("a fail switches every LB back", "fail", "enforce", False, True, "", "the bake failed: x"),
+    ("not enough data keeps the switch, saying so", "not enough data", "enforce", False, False, "",
+     "not judged: 900 of 200 requests"),
+    ("unless the analysis is required", "not enough data", "enforce", True, True, "",
+     "not judged: 900 of 200 requests (bluegreen_require_analysis=true)"),
+    ("a dry run switches nothing back", "fail", "dry_run", False, False, "would switch back", "the bake failed: x"),
+])
+def test_what_the_bake_makes_the_run_do(case, decision, mode, require, back, would, text):
+    p = {"lbs": ["lb1", "lb2"]}
+    reaction = bluegreen.bake_reaction(p, baked(decision), mode, require)
+    assert (reaction["switch_back"], reaction["would"], reaction["text"]) == (back, would, text), case
+    assert [host["name"] for host in reaction["add_hosts"]] == (["lb1", "lb2"] if back else [])
+
+
+def test_bake_plan_takes_the_old_colour_before_the_switch_as_its_reference():
+    groups = {"blue": ["b1", "b2"], "green": ["g1", "g2"]}
+    address_of = {name: f"{name}:8000" for name in groups["blue"] + groups["green"]}
+    planned = bluegreen.bake_plan({"live": "blue", "switch_to": "green"}, groups, {"started": "1000.5"}, address_of,
+                                  60)
+    assert planned == {"new": ["g1:8000", "g2:8000"], "reference": ["b1:8000", "b2:8000"],
+                       "baseline": {"start": 940.5, "end": 1000.5}}
+
+
+def test_report_of_a_deploy_its_bake_switched_back():
+    p = DEPLOY
+    bake = dict(baked("fail", "error rate 5.0% (45 of 900) is above 0.1%"),
+                reaction=bluegreen.bake_reaction(p, baked("fail", "error rate 5.0% (45 of 900) is above 0.1%"),
+                                                 "enforce", False))
+    result = bluegreen.outcome(p, GROUPS, fleet_of(), {}, {"seconds": 0.5, "started": NOW}, False, NOW + 40, bake)
+    assert result["status"] == "stopped"
+    assert result["outcome"] == ("SWITCHED BACK after the switch: the bake failed: error rate 5.0% (45 of 900) is "
+                                 "above 0.1%; every LB is back on blue")
+    assert result["message"].startswith("Switched back after the switch: the bake failed: error rate 5.0%")
+    assert "green keeps 1.1.0 installed for inspection" in result["message"]
+    rows = dict(result["rows"])
+    assert rows["bake"] == ("the bake failed: error rate 5.0% (45 of 900) is above 0.1%; the new colour 900 requests, "
+                            "5.00% errors, p95 4 ms; against the old colour before the switch: 8000 requests, 0.00% "
+                            "errors, p95 3 ms; judged on lb_log, p=0.002")
+    assert rows["blast radius"] == "all users, from the switch until the switch back"
+    assert rows["live"] == "blue takes all traffic; green idles"

@@ -55,7 +55,6 @@ def test_canary_hosts_scale_with_the_share(share, live, hosts):
     ({"action": "deploy", "version": "1.1.0", "split": "random"}, "canary_split='random' is not one of"),
     ({"action": "deploy"}, "Say which version to deploy"),
     ({"action": "deploy", "version": "1.1.0", "step_seconds": 0}, "canary_step_seconds=0 must be a whole number"),
-    ({"action": "deploy", "version": "1.1.0", "min_requests": "many"}, "canary_min_requests='many'"),
     ({"action": "promote", "steps": [5]}, "must end with 100"),
 ])
 def test_bad_inputs_refused(options, message):
@@ -134,9 +133,32 @@ def test_current_share(state, share):
 
 
 WATCHED = {"decision": "fail", "reason": "error rate 4.8% (7 of 146) is above 0.1%", "started": 10.0,
-           "finished": 14.5, "step": {"share": {"configured": 5, "observed": 4.9},
-                                      "canary": {"requests": 146, "error_rate": 0.048, "p95": 0.004},
-                                      "stable": {"requests": 2800, "error_rate": 0.0, "p95": 0.003}}}
+           "finished": 14.5, "share": {"configured": 5, "observed": 4.9}, "source": "lb_log", "p_value": 2.1e-10,
+           "new": {"requests": 146, "error_rate": 0.048, "p95": 0.004},
+           "reference": {"requests": 2800, "error_rate": 0.0, "p95": 0.003}}
+
+
+@pytest.mark.parametrize("watched, mode, abort, would", [
+    (WATCHED, "enforce", True, ""),
+    (WATCHED, "dry_run", False, "would abort at step 1"),
+    (dict(WATCHED, decision="not enough data"), "enforce", True, ""),   # no data by the deadline is never a pass
+    (dict(WATCHED, decision="not enough data"), "dry_run", False, "would abort at step 1"),
+    (dict(WATCHED, decision="pass"), "enforce", False, ""),
+    (dict(WATCHED, decision="pass"), "dry_run", False, ""),
+])
+def test_what_a_judged_step_makes_the_canary_do(watched, mode, abort, would):
+    row = canary.step_row(watched, {"index": 0, "step": 5}, {"canary_hosts": 1}, mode)
+    assert (row["abort"], row["would"]) == (abort, would)
+    assert row["reason"].endswith("when the step deadline passed") == (watched["decision"] == "not enough data")
+
+
+def test_report_of_a_dry_run_says_what_it_would_have_done():
+    row = canary.step_row(WATCHED, {"index": 0, "step": 5}, {"canary_hosts": 1}, "dry_run")
+    result = canary.report_of(PLAN, [row], "promoted: green is live on 1.1.0", "promoted", NOW + 30)
+    assert result["outcome"] == "promoted: green is live on 1.1.0 (dry run: would abort at step 1)"
+    assert dict(result["rows"])["dry run"] == ("would abort at step 1: error rate 4.8% (7 of 146) is above 0.1% - "
+                                               "not enforced (analysis_mode=dry_run)")
+    assert dict(result["rows"])["step 1"].startswith("fail (dry run: would abort at step 1, not enforced): error")
 
 
 def test_report_of_an_aborted_canary_names_the_numbers():
@@ -145,6 +167,7 @@ def test_report_of_an_aborted_canary_names_the_numbers():
     text = dict(result["rows"])["step 1"]
     assert text.startswith("fail: error rate 4.8% (7 of 146) is above 0.1%")
     assert "share 5% configured, 4.9% observed; canary 146 requests, 4.80% errors, p95 4 ms" in text
+    assert text.endswith("judged on lb_log, p=2.1e-10")
     assert result["status"] == "stopped"
     assert dict(result["rows"])["rollback"] == "none needed: every LB sends all traffic to blue"
     assert dict(result["rows"])["blast radius"] == "4.9% of requests at the most reached 1.1.0 while it was judged"

@@ -181,9 +181,9 @@ def test_failure_policy(case, rollout, statuses, batch, undo):
     outcomes = {name: {"status": status} for name, status in statuses.items()}
     decided = rolling.verdict(rollout, batch, outcomes, 0)
     assert [host["name"] for host in decided["undo"]] == undo, case
-    assert all(host["groups"] == ["rolling_undo"] and host["plan"] == {"target": "1.0.0", "skip": "", "installed": True,
-                                                                 "staged": False}
-               for host in decided["undo"])
+    assert all(host["groups"] == ["rolling_undo"] and host["plan"] == {
+        "target": "1.0.0", "skip": "", "installed": True, "staged": False,
+        "note": "rolling_on_failure=rollback: back on 1.0.0 after the rollout stopped"} for host in decided["undo"])
 
 
 @pytest.mark.parametrize("case, hosts, options, stage", [
@@ -272,3 +272,100 @@ def test_report_status(statuses, check_mode, status):
     result = rolling.outcome(PLAN, outcomes, 0, 1, check_mode, NOW)
     assert result["status"] == status
     assert (result["outcome"] == "check mode: nothing was changed") == (status == "check")
+
+
+# ---- the bake: users' traffic after each batch ------------------------------------------------------------------
+
+ADDRESS = {f"app{i}": f"10.0.0.{i}:8000" for i in range(1, 6)}
+BAKED = rolling.plan(FIVE, LB, {"version": "1.1.0", "batch": 1, "bake_seconds": 10}, NOW)  # app1 | ... | app5
+
+
+def bake(decision, reason="x", requests=300):
+    return {"decision": decision, "reason": reason, "p_value": 0.01, "source": "lb_log", "baseline": None,
+            "new": {"requests": requests, "error_rate": 0.05, "p95": 0.004},
+            "reference": {"requests": 5000, "error_rate": 0.0, "p95": 0.003}, "rules": {"min_requests": 200}}
+
+
+@pytest.mark.parametrize("case, rollout, statuses, batch, new, reference, baseline", [
+    ("the first batch against the hosts not yet updated", BAKED, {"app1": "replaced"}, ["app1"],
+     ["app1"], ["app2", "app3", "app4", "app5"], None),
+    ("the hosts updated so far", BAKED, {"app1": "replaced", "app2": "replaced"}, ["app2"],
+     ["app1", "app2"], ["app3", "app4", "app5"], None),
+    ("a failed host, back on its release, is a reference", BAKED, {"app1": "failed", "app2": "replaced"}, ["app2"],
+     ["app2"], ["app1", "app3", "app4", "app5"], None),
+    ("the last batch: no old host serves, the baseline before the first drain", BAKED,
+     {name: "replaced" for name in ADDRESS}, ["app5"], list(ADDRESS), [], {"start": NOW + 1 - 60, "end": NOW + 1}),
+    ("a batch with nothing replaced is not baked", BAKED, {"app1": "failed"}, ["app1"], [], [], None),
+    ("rolling_bake_seconds=0 bakes nothing", rolling.plan(FIVE, LB, {"version": "1.1.0", "bake_seconds": 0}, NOW),
+     {"app1": "replaced"}, ["app1"], [], [], None),
+    ("a rollback is not baked", rolling.plan([host(f"app{i}", "1.1.0", "1.0.0") for i in range(1, 6)], LB,
+                                             {"rollback": True}, NOW), {"app1": "replaced"}, ["app1"], [], [], None),
+])
+def test_bake_plan(case, rollout, statuses, batch, new, reference, baseline):
+    outcomes = {name: done(status, "1.1.0" if status == "replaced" else "1.0.0") for name, status in statuses.items()}
+    planned = rolling.bake_plan(rollout, batch, outcomes, ADDRESS)
+    assert planned == {"new": [ADDRESS[name] for name in new], "reference": [ADDRESS[name] for name in reference],
+                       "baseline": baseline}, case
+
+
+def plan_with(mode="enforce", require=False, on_failure="stop"):
+    return rolling.plan(FIVE, LB, {"version": "1.1.0", "batch": [1, 2], "require_analysis": require,
+                                   "on_failure": on_failure, "analysis": dict(
+                                       rolling.analysis.checked_settings({"mode": mode}))}, NOW)
+
+
+@pytest.mark.parametrize("case, rollout, result, stop, undo, reason, would", [
+    ("a passed bake goes on", plan_with(), bake("pass"), False, [], "", ""),
+    ("a failed bake stops, and the batch goes back", plan_with(), bake("fail", "error rate 5.0% (15 of 300) is "
+     "above 0.1%"), True, ["app2", "app3"], "batch app2, app3: the bake failed: error rate 5.0% (15 of 300) is above "
+     "0.1%; the hosts after it were not touched", ""),
+    ("with rolling_on_failure=rollback the earlier batches go back too", plan_with(on_failure="rollback"),
+     bake("fail"), True, ["app1", "app2", "app3"], "batch app2, app3: the bake failed: x; the hosts after it were "
+     "not touched", ""),
+    ("not enough data goes on", plan_with(), bake("not enough data", requests=40), False, [], "", ""),
+    ("unless the analysis is required", plan_with(require=True), bake("not enough data", requests=40), True, [],
+     "batch app2, app3: not judged: 40 of 200 requests (rolling_require_analysis=true); the hosts after it were not "
+     "touched", ""),
+    ("a dry run goes on, saying what it would do", plan_with("dry_run"), bake("fail"), False, [], "",
+     "would stop after batch 2"),
+    ("no bake, no effect", plan_with(), None, False, [], "", ""),
+])
+def test_what_a_bake_makes_the_rollout_do(case, rollout, result, stop, undo, reason, would):
+    outcomes = {"app1": done("replaced", "1.1.0"), "app2": done("replaced", "1.1.0"),
+                "app3": done("replaced", "1.1.0")}
+    decided = rolling.verdict(rollout, ["app2", "app3"], outcomes, 0, result)
+    assert (decided["stop"], [host["name"] for host in decided["undo"]], decided["reason"]) == (stop, undo, reason)
+    assert decided["bake"]["would"] == would, case
+
+
+def test_a_batch_sent_back_by_its_bake_says_why():
+    decided = rolling.verdict(plan_with(), ["app2", "app3"], {name: done("replaced", "1.1.0") for name in
+                                                               ("app1", "app2", "app3")}, 0, bake("fail", "p95 high"))
+    assert [host["plan"]["note"] for host in decided["undo"]] == ["the bake failed: p95 high; back on 1.0.0"] * 2
+
+
+def test_report_of_a_rollout_stopped_by_its_bake():
+    outcomes = {"app1": done("replaced", "1.1.0"),
+                "app2": done("rolled back", "1.0.0", "the bake failed: error rate 5.0%; back on 1.0.0", NOW + 12),
+                "app3": done("rolled back", "1.0.0", "the bake failed: error rate 5.0%; back on 1.0.0", NOW + 12)}
+    result = rolling.outcome(plan_with(), outcomes, 0, [1, 2], False, NOW + 40,
+                             {"1": bake("pass", "error rate 0%"), "2": bake("fail", "error rate 5.0% (15 of 300)")})
+    assert result["outcome"] == ("STOPPED after batch app2, app3: the bake failed: error rate 5.0% (15 of 300); the "
+                                 "hosts after it were not touched; the batch went back: app2, app3 back to the "
+                                 "release each ran before")
+    assert result["status"] == "stopped"
+    rows = dict(result["rows"])
+    assert rows["bake 2"] == ("the bake failed: error rate 5.0% (15 of 300); updated hosts 300 requests, 5.00% errors, "
+                              "p95 4 ms; against the hosts not yet updated: 5000 requests, 0.00% errors, p95 3 ms; "
+                              "judged on lb_log, p=0.01")
+    assert rows["bake 1"].startswith("the bake passed: error rate 0%")
+    assert result["steps"][1]["analysis"]["decision"] == "fail" and result["steps"][1]["status"] == "stopped"
+
+
+def test_report_of_a_dry_run_says_what_would_have_stopped():
+    outcomes = {name: done("replaced", "1.1.0") for name in ADDRESS}
+    result = rolling.outcome(plan_with("dry_run"), outcomes, 0, [1, 2], False, NOW + 40, {"1": bake("fail")})
+    assert result["status"] == "completed"
+    assert result["outcome"] == "completed (dry run: would stop after batch 1)"
+    assert dict(result["rows"])["dry run"] == ("would stop after batch 1: the bake failed: x - not enforced "
+                                               "(analysis_mode=dry_run)")

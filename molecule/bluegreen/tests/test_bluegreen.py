@@ -6,6 +6,7 @@ idle on 1.0.0): refusals, three deploys that stop before the switch, one whose s
 that switches, its rollback, retire and start."""
 
 import json
+import subprocess
 import threading
 import time
 from datetime import datetime
@@ -16,6 +17,7 @@ import pytest
 import yaml
 from conftest import (LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
                       changed_hosts, failure_messages, task_runs, under_load, write_lock)
+from fleet_cli import summary as fleet_summary
 
 BLUE = ["blue1", "blue2", "blue3"]
 GREEN = ["green1", "green2", "green3"]
@@ -23,6 +25,8 @@ LBS = ["lb1", "lb2"]
 CURRENT = "/opt/user-api/current"
 HOOKS = Path(__file__).resolve().parent / "hooks"
 SWITCH_TASK = "Make the new live set the upstream's only servers, on every load balancer"
+# Deploys that test something else than the bake: without load there is nothing to judge, under load 10 s do.
+NO_BAKE, SHORT_BAKE = {"bluegreen_bake_seconds": 0}, {"bluegreen_bake_seconds": 10}
 TRY_TASK = "Take the deploy lock on every load balancer at once, if no other run holds one"
 IN_ORDER_TASK = "Take the deploy lock, waiting for another run's"
 
@@ -321,7 +325,7 @@ def test_retire_stops_the_idle_colour_only(playbook, hosts, upstreams, original_
 
 
 def test_next_deploy_starts_the_retired_colour(playbook, hosts, lab):
-    runner = playbook("bluegreen.yml", app_version="1.1.0")
+    runner = playbook("bluegreen.yml", app_version="1.1.0", **NO_BAKE)
     assert runner.rc == 0, failure_messages(runner)
     assert all(hosts[host].service("user-api").is_enabled for host in GREEN)
     assert through_every_lb(lab) == every_lb_sends_to(GREEN, "1.1.0")
@@ -376,7 +380,7 @@ def contacted(runner):
 
 
 def test_deploy_smoke_tests_every_idle_host_in_one_task_on_the_lb(load, playbook, lab):
-    runner, report, _ = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0")
+    runner, report, _ = under_load(load, playbook, "bluegreen.yml", app_version="1.1.0", **SHORT_BAKE)
     assert runner.rc == 0, failure_messages(runner)
     assert_nothing_dropped(report, TAIL_SECONDS + 5)
     # one task (one result) asked every idle host - not one SSH session per idle host delegated to the LB
@@ -412,7 +416,7 @@ def test_break_glass_rollback_reads_only_the_lbs_and_switches_them_at_once(load,
 
 def test_break_glass_rollback_stops_when_a_host_of_the_previous_colour_does_not_answer(playbook, hosts, lab,
                                                                                       upstreams):
-    assert playbook("bluegreen.yml", app_version="1.1.0").rc == 0  # green live, blue idle
+    assert playbook("bluegreen.yml", app_version="1.1.0", **NO_BAKE).rc == 0  # green live, blue idle
     switched = upstreams()
     hosts["blue2"].run_test("systemctl stop user-api")
     try:
@@ -443,3 +447,40 @@ def test_rollback_with_the_full_checks_reads_every_host_and_smoke_tests_in_one_t
         {host: "1.0.0" for host in BLUE}
     assert upstreams() == original_upstreams
     assert through_every_lb(lab) == every_lb_sends_to(BLUE, "1.0.0")
+
+
+# ---- the bake: users' traffic after the switch --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def version_1_2_0():
+    """A third build, so that the bad version is one neither colour runs."""
+    subprocess.run(["make", "--no-print-directory", "build/user-api-1.2.0-linux-amd64"], cwd=PROJECT, check=True)
+    return "1.2.0"
+
+
+def deploy_report(runner):
+    return next(event["event_data"]["res"]["report"] for event in runner.events
+                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Build the deploy report")
+
+
+def test_a_version_that_fails_users_is_switched_back_by_the_bake(load, playbook, lab, upstreams, original_upstreams,
+                                                                version_1_2_0, fleet_host):
+    """Healthy to its smoke test, bad for users (5% errors): the bake after the switch judges green against blue's
+    traffic before it, fails, and every LB goes back to blue in one reload each; green keeps 1.2.0 installed."""
+    runner, report, _ = under_load(load, playbook, "bluegreen.yml", app_version=version_1_2_0,
+                                   release_environment={"USER_API_FAULT_ERROR_RATE": "0.05"})
+    assert runner.rc != 0
+    deploy = deploy_report(runner)
+    assert deploy["status"] == "stopped" and fleet_summary.exit_code(runner.status, deploy["status"], {"x"}, None) == 3
+    assert deploy["outcome"].startswith("SWITCHED BACK after the switch: the bake failed: error rate"), deploy
+    assert deploy["analysis"]["decision"] == "fail" and deploy["analysis"]["baseline"]["end"] > 0
+    # the LB change of the switch back: after it (and 2 s for Nginx's old workers), no answer came from green
+    switched_back = max(epoch(event) for event in runner.events if event["event"] == "runner_on_ok"
+                        and event["event_data"].get("task") == SWITCH_TASK)
+    green = {f"{address}:8000" for address in addresses(lab, "green")}
+    lines = assert_nothing_dropped(report, TAIL_SECONDS + 5, failed_share=0.01, failing_backends=green)
+    assert [line for line in lines if line["upstream"] in green and float(line["msec"]) > switched_back + 2] == []
+    assert upstreams() == original_upstreams
+    assert through_every_lb(lab) == every_lb_sends_to(BLUE, "1.0.0")
+    for host, address in zip(GREEN, addresses(lab, "green")):  # kept for inspection
+        assert answers(f"http://{address}:8000/", 1) == {host: version_1_2_0}

@@ -7,6 +7,7 @@ no traffic), paused, promoted and aborted by hand, and a sticky one."""
 
 import concurrent.futures
 import json
+import subprocess
 import threading
 import time
 import urllib.request
@@ -14,11 +15,11 @@ from datetime import datetime
 
 import pytest
 import yaml
-from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, addresses, answers, assert_nothing_dropped, changed_hosts, failure_messages,
-                      lb_log, report_text, under_load)
+from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
+                      changed_hosts, failure_messages, lb_log, report_text, under_load)
 
 BLUE, GREEN = ["blue1", "blue2", "blue3"], ["green1", "green2", "green3"]
-SHORT = {"canary_step_seconds": 5, "canary_interval_seconds": 1}
+SHORT = {"canary_step_seconds": 5}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,7 @@ def answered_after(report, moment):
 
 def test_healthy_canary_goes_through_every_step_and_promotes(load, playbook, lab, lb_url):
     # 8 s steps: at 300 requests/s every step's window holds more than 2,000 requests
-    runner, report, returned = under_load(load, playbook, "canary.yml", app_version="1.1.0", canary_step_seconds=8,
-                                          canary_interval_seconds=1)
+    runner, report, returned = under_load(load, playbook, "canary.yml", app_version="1.1.0", canary_step_seconds=8)
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     lines = assert_nothing_dropped(report, 50)
     steps = canary_report(runner)["canary_steps"]
@@ -118,9 +118,9 @@ def test_paused_canary_holds_its_share_shows_its_status_and_goes_on(load, playbo
     runner = playbook("canary.yml", app_version="1.0.0", canary_steps=[5, "pause", 20, "pause", 50, 100], **SHORT)
     paused = time.time()
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
-    time.sleep(30)
+    time.sleep(15)
     held = [line for line in lb_log(lb, paused)]
-    assert len(held) >= 8000 and abs(canary_share(held, backends(lab, "blue")) - 5) <= 1
+    assert len(held) >= 4000 and abs(canary_share(held, backends(lab, "blue")) - 5) <= 1
     status = playbook("canary.yml", canary_action="status")
     assert status.rc == 0 and changed_hosts(status) == {}
     assert "a canary of 1.0.0 runs (paused at 5%, step 2 of 6)" in report_text(status)
@@ -181,7 +181,7 @@ class UserTraffic:
 
 def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
     users = [f"user{n}" for n in range(5000)]
-    sticky = {"canary_min_requests": 20, **SHORT}
+    sticky = {"analysis_min_requests": 20, **SHORT}
     in_canary = set()
     for share, where in [(5, "step 2 of 7"), (20, "step 4 of 7"), (50, "step 6 of 7")]:
         with UserTraffic(lb_url, users):
@@ -201,13 +201,135 @@ def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
     assert playbook("canary.yml", canary_action="abort").rc == 0
 
 
+def test_a_sticky_canary_splits_clients_without_cookies_by_the_id_the_lb_gives(load, playbook, lab):
+    """One address, no cookies (the load generator): nobody is split by address, so the canary still gets its
+    share - the LB gives every answer an id, and a client that never sends it back is split per request."""
+    runner, report, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0", canary_split="sticky",
+                                   canary_steps=[5, "pause", 100], **SHORT)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+    lines = assert_nothing_dropped(report, 15)
+    [step] = canary_report(runner)["canary_steps"]
+    assert step["decision"] == "pass" and "paused at step 2 of 3" in report_text(runner)
+    window = [line for line in lines if step["started"] <= float(line["msec"]) < step["finished"]]
+    assert len(window) >= 1500 and abs(canary_share(window, backends(lab, "blue")) - 5) <= 1, len(window)
+    assert playbook("canary.yml", canary_action="abort").rc == 0
+
+
+@pytest.fixture(scope="module")
+def version_1_2_0():
+    """A third build, newer than both colours: promoted, it can be rolled back to the colour that ran before."""
+    subprocess.run(["make", "--no-print-directory", "build/user-api-1.2.0-linux-amd64"], cwd=PROJECT, check=True)
+    return "1.2.0"
+
+
+def test_a_dry_run_promotes_a_bad_canary_and_says_it_would_have_aborted(load, playbook, lab, lb, lb_url,
+                                                                        version_1_2_0):
+    try:
+        runner, report, _ = under_load(load, playbook, "canary.yml", app_version=version_1_2_0, canary_steps=[5, 100],
+                                       analysis_mode="dry_run",
+                                       release_environment={"USER_API_FAULT_ERROR_RATE": "0.05"}, **SHORT)
+        assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+        text = report_text(runner)
+        assert "promoted: blue is live on 1.2.0 (dry run: would abort at step 1)" in text, text
+        assert "would abort at step 1: error rate" in text and "not enforced (analysis_mode=dry_run)" in text, text
+        assert canary_report(runner)["canary_steps"][0]["decision"] == "fail"
+        assert_nothing_dropped(report, 15, failed_share=0.06, failing_backends=backends(lab, "blue"))
+        assert {line.split()[1] for line in lb.file(UPSTREAM_FILE).content_string.splitlines()
+                if line.strip().startswith("server ")} == backends(lab, "blue")  # the bad version took every user
+    finally:
+        back = playbook("bluegreen.yml", bluegreen_action="rollback")  # green, the healthy colour, live again
+        assert back.rc == 0, failure_messages(back)
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def lb_urls(lab):
+    return [f"http://{address}/" for address in addresses(lab, "lb")]
+
+
+def test_a_canary_is_judged_on_every_lb_even_when_users_come_through_lb2_only(load, playbook, lab, lb_url):
+    runner, reports, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0", load_urls=lb_urls(lab)[1:],
+                                    release_environment={"USER_API_FAULT_ERROR_RATE": "0.05"}, **SHORT)
+    assert runner.rc != 0
+    messages = " ".join(failure_messages(runner))
+    assert "ABORTED" in messages and "step 1 at 5%" in messages and "error rate" in messages, messages
+    [step] = canary_report(runner)["canary_steps"]
+    assert set(step["judgement"]["lbs"]) == {"lb2"} and step["judgement"]["lbs"]["lb2"]["new"] > 0
+    assert_nothing_dropped(reports[0], failed_share=0.001, failing_backends=backends(lab, "blue"))
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_a_healthy_canary_has_its_share_on_every_lb(load, playbook, lab, fleet_host):
+    try:
+        runner, reports, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0", load_urls=lb_urls(lab),
+                                        canary_steps=[5, "pause", 100], **SHORT)
+        assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+        logs = {name: lb_log(fleet_host(name), report["started_at"]) for name, report in zip(["lb1", "lb2"], reports)}
+        for report in reports:
+            assert_nothing_dropped(report, 20)
+        for step in canary_report(runner)["canary_steps"]:
+            assert set(step["judgement"]["lbs"]) == {"lb1", "lb2"}
+            for name, lines in logs.items():  # weights: each LB cycles through the exact share
+                window = [line for line in lines if step["started"] <= float(line["msec"]) < step["finished"]]
+                share = canary_share(window, backends(lab, "blue"))
+                assert len(window) >= 1000 and abs(share - step["share"]) <= 1, (name, step["share"], share)
+    finally:
+        assert playbook("canary.yml", canary_action="abort").rc == 0
+
+
+PROMETHEUS = {"analysis_provider": "prometheus"}  # its URL: analysis_prometheus_url, in the lab's inventory
+
+
+def test_prometheus_alone_aborts_a_slow_canary_and_shows_its_queries(load, playbook, lab, lb_url):
+    runner, report, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0",
+                                   release_environment={"USER_API_FAULT_LATENCY": "300ms"}, **PROMETHEUS, **SHORT)
+    assert runner.rc != 0
+    messages = " ".join(failure_messages(runner))
+    assert "step 1 at 5%" in messages and "p95 latency" in messages, messages
+    judged = canary_report(runner)["canary_steps"][0]["judgement"]
+    assert judged["source"] == "prometheus" and judged["lbs"] == {}
+    queries = {query["query"]: query["value"] for query in judged["queries"]}
+    assert any(query.startswith("histogram_quantile(0.95") and value and value > 0.25
+               for query, value in queries.items()), queries
+    assert "judged on prometheus" in report_text(runner)
+    assert_nothing_dropped(report, 15)
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_without_prometheus_a_canary_is_never_promoted(load, playbook, fleet_host, lb_url):
+    monitoring = fleet_host("mon1")
+    monitoring.run_expect([0], "systemctl stop prometheus")
+    try:
+        runner, report, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0",
+                                       canary_step_deadline_seconds=15, **PROMETHEUS, **SHORT)
+    finally:
+        monitoring.run_expect([0], "systemctl start prometheus")
+    assert runner.rc != 0
+    messages = " ".join(failure_messages(runner))
+    assert "step 1 at 5%: no data from Prometheus at http" in messages and "when the step deadline passed" in messages
+    assert_nothing_dropped(report, 15)
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
+def test_a_healthy_canary_promotes_on_prometheus(load, playbook, lb_url, version_1_2_0):
+    time.sleep(3)  # Prometheus, started again, has scraped every host
+    runner, report, _ = under_load(load, playbook, "canary.yml", app_version=version_1_2_0, canary_steps=[5, 100],
+                                   **PROMETHEUS, **SHORT)
+    assert runner.rc == 0, (failure_messages(runner), report_text(runner))
+    assert canary_report(runner)["canary_steps"][0]["judgement"]["source"] == "prometheus"
+    assert_nothing_dropped(report, 15)
+    assert answers(lb_url, 15) == {host: "1.2.0" for host in BLUE}
+    back = playbook("bluegreen.yml", bluegreen_action="rollback")
+    assert back.rc == 0, failure_messages(back)
+
+
 @pytest.fixture
 def without_colours(tmp_path):
-    """The same fleet seen without colours: the live green hosts as `app`, and lb1 - a canary in place."""
+    """The same fleet seen without colours: the live green hosts as `app`, the LBs and the monitoring host - a
+    canary in place."""
     inventory = yaml.safe_load((LAB_DIR / "inventory" / "hosts.yml").read_text())
     children = inventory["all"]["children"]
     green = children["app"]["children"]["green"]["hosts"]
-    inventory["all"]["children"] = {"app": {"hosts": green}, "lb": children["lb"]}
+    inventory["all"]["children"] = {"app": {"hosts": green}, "lb": children["lb"], "monitoring": children["monitoring"]}
     tmp_path.joinpath("hosts.yml").write_text(yaml.safe_dump(inventory))
     tmp_path.joinpath("group_vars").symlink_to(PROJECT / "lab" / "group_vars")
     return tmp_path
@@ -216,7 +338,7 @@ def without_colours(tmp_path):
 def test_in_place_canary_drains_one_host_then_promote_rolls_the_rest(load, playbook, lab, lb_url,
                                                                       without_colours):
     runner, report, _ = under_load(load, playbook, "canary.yml", inventory=without_colours, app_version="1.0.0",
-                                   canary_steps=[5, "pause", 100], canary_step_seconds=8, canary_interval_seconds=1)
+                                   canary_steps=[5, "pause", 100], canary_step_seconds=8)
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     lines = assert_nothing_dropped(report, 30)
     canary_host = {f"{addresses(lab, 'green')[0]}:8000"}  # green1, the first live host, drained and upgraded

@@ -1,10 +1,14 @@
 """The `fleet` command run as a subprocess, the way CI runs it, on 3 blue + 3 green app hosts behind lb1
 (converge: blue live on 1.0.0, green idle on 1.0.0). Load tests send 300 requests/s on new connections through
 lb1 from before the command starts until 10 s after it ends. Each test starts from the state the previous one
-left: refusals and --check (nothing changes), a rolling stop (exit 3), a rolling deploy of 1.1.0, then a
-blue-green deploy of 1.2.0 onto green."""
+left: refusals and --check (nothing changes), a rolling deploy of 1.1.0, a blue-green
+deploy of 1.2.0 onto green and its rollback, a rolling rollback with a broken progress, canaries (weights with a
+pause, status and promote; sticky and aborted; a bad one), the status, and a deploy stopped by SIGTERM, then
+reconciled."""
 
 import json
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LAB_DIR, PROJECT, UPSTREAM_FILE, answers, assert_nothing_dropped, get_json, under_load
+from conftest import (LAB_DIR, LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers,
+                      assert_nothing_dropped, get_json, under_load, upstream_failures)
 from fleet_cli import summary as fleet_summary
 
 BLUE = ["blue1", "blue2", "blue3"]
@@ -26,24 +31,27 @@ FLEET = Path(sys.executable).parent / "fleet"
 
 class Run:
     """One `fleet` run: its exit code, its JSON summary and its progress lines, each with the time this test
-    read it (so a line printed late, at exit, shows up as late)."""
+    read it (so a line printed late, at exit, shows up as late). command: what runs fleet (e.g. a script that
+    plants a bug first); until: a callback that gets the Popen and the lines read so far, once per line."""
 
-    def __init__(self, *argv, report_dir, inventory=LAB_DIR / "inventory"):
+    def __init__(self, *argv, report_dir, inventory=LAB_DIR / "inventory", command=(str(FLEET),), until=None):
         self.report_dir = report_dir
         summary_path = report_dir.parent / "summary.json"  # fleet may refuse before it makes report_dir
-        command = [str(FLEET), *argv, "--inventory", str(inventory), "--report-dir", str(report_dir),
+        command = [*command, *argv, "--inventory", str(inventory), "--report-dir", str(report_dir),
                    "--json", str(summary_path)]
         process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         self.lines = []
-        reader = threading.Thread(target=self._read, args=(process.stderr,))
+        reader = threading.Thread(target=self._read, args=(process.stderr, lambda: until and until(process,
+                                                                                                   self.lines)))
         reader.start()
         self.rc = process.wait(timeout=600)
         reader.join()
         self.summary = json.loads(summary_path.read_text())
 
-    def _read(self, stream):
+    def _read(self, stream, after_each_line):
         for text in stream:
             self.lines.append((time.time(), text.rstrip("\n")))
+            after_each_line()
 
     @property
     def text(self):
@@ -52,12 +60,18 @@ class Run:
 
 @pytest.fixture
 def fleet(tmp_path):
-    return lambda *argv, **kwargs: Run(*argv, report_dir=tmp_path / "report", **kwargs)
+    """Runs fleet; each run of a test gets a report folder of its own."""
+    runs = []
+
+    def run(*argv, **kwargs):
+        runs.append(Run(*argv, report_dir=tmp_path / f"report{len(runs) or ''}", **kwargs))
+        return runs[-1]
+    return run
 
 
-def fleet_under_load(load, fleet, *argv):
+def fleet_under_load(load, fleet, *argv, **kwargs):
     """(run, load report) of a fleet command under 300 requests/s, measured until 10 s after it ended."""
-    run, report, _ = under_load(load, lambda name, prompts: fleet(*name), argv)
+    run, report, _ = under_load(load, lambda name, prompts, **options: fleet(*name, **options), argv, **kwargs)
     return run, report
 
 
@@ -86,9 +100,10 @@ def assert_summary_matches_the_fleet(run, lab, named):
     assert {row["host"]: row["after"] for row in run.summary["hosts"]} == {name: real[name] for name in named}
 
 
-def assert_lb_log_agrees(run, log):
+def assert_lb_log_agrees(run, log, failing_backends=()):
     """The report's picture and its numbers: the per-version counts equal a direct count of lb1's log lines
-    (`log`, from assert_nothing_dropped) in the same window, and it counts no failed upstream attempt."""
+    (`log`, from assert_nothing_dropped) in the same window, and it counts no failed upstream attempt (but on
+    failing_backends, the ones a test breaks on purpose)."""
     traffic = run.summary["traffic"]
     assert Path(run.summary["report"]["picture"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = Path(run.summary["report"]["html"]).read_text()
@@ -101,7 +116,8 @@ def assert_lb_log_agrees(run, log):
         drawn.update(slot["versions"])
     assert traffic["versions"] == dict(drawn) == dict(direct)
     assert traffic["requests"] == sum(direct.values()) >= 290 * (end - start)
-    assert traffic["failed_upstream"] == 0
+    assert traffic["failed_upstream"] == len(upstream_failures(
+        [line for line in log if start <= float(line["msec"]) < end and line["upstream"] in failing_backends]))
 
 
 # ---- refused, or --check: nothing changes --------------------------------------------------------------------
@@ -155,25 +171,6 @@ def test_check_changes_nothing_and_says_what_it_would_do(fleet, hosts):
 
 # ---- under load ----------------------------------------------------------------------------------------------
 
-def test_rolling_with_a_failing_version_stops_with_exit_3(load, fleet, hosts, lab, lb_url):
-    before = state(hosts)
-    run, report = fleet_under_load(load, fleet, "deploy", "rolling", "--version", "1.1.0",
-                                   "-e", '{"release_environment": {"USER_API_FAULT_HEALTH": "true"}}',
-                                   "-e", "release_health_timeout=5")
-    assert run.rc == 3, run.text
-    assert run.summary["result"] == "stopped"
-    assert [(row["host"], row["status"]) for row in run.summary["hosts"]] == \
-        [("blue1", "failed"), ("blue2", "not reached"), ("blue3", "not reached")]
-    assert_summary_matches_the_fleet(run, lab, BLUE)
-    assert answers(lb_url, 15) == {name: "1.0.0" for name in BLUE}
-    after = state(hosts)
-    assert after["blue1"][0] != before["blue1"][0]  # restarted on 1.1.0, then switched back
-    assert {name: after[name] for name in APPS[1:]} == {name: before[name] for name in APPS[1:]}
-    log = assert_nothing_dropped(report, 20)
-    assert report["versions"] == {"1.0.0": report["ok"]}, "users saw the failing version"
-    assert_lb_log_agrees(run, log)
-
-
 def test_rolling_deploy_exits_0_with_live_progress(load, fleet, hosts, lab, lb_url):
     run, report = fleet_under_load(load, fleet, "deploy", "rolling", "--version", "1.1.0", "--batch", "1,2")
     assert run.rc == 0, run.text
@@ -215,3 +212,141 @@ def test_bluegreen_deploy_exits_0(load, fleet, hosts, lab, lb_url, version_1_2_0
     assert 0 < run.summary["switch_seconds"] < 5
     assert_lb_log_agrees(run, assert_nothing_dropped(report, 20))
     assert run.summary["traffic"]["versions"].keys() == {"1.1.0", "1.2.0"}
+
+
+def test_bluegreen_rollback_exits_0(load, fleet, lab, lb_url):
+    run, report = fleet_under_load(load, fleet, "rollback", "bluegreen")
+    assert run.rc == 0, run.text
+    assert run.summary["result"] == "completed" and run.summary["versions"] == {"from": ["1.2.0"], "to": "1.1.0"}
+    assert answers(lb_url, 15) == {name: "1.1.0" for name in BLUE}
+    assert_lb_log_agrees(run, assert_nothing_dropped(report, 10))
+
+
+PLANTED = (sys.executable, str(PROJECT / "tests" / "planted_observer.py"))
+
+
+def test_a_broken_progress_never_stops_a_deploy(load, fleet, lab, lb_url):
+    """fleet's own event handler raises at every task: the rollback runs to its end, and fleet says so."""
+    run, report = fleet_under_load(load, fleet, "rollback", "rolling", command=PLANTED)
+    assert run.rc == 0, run.text
+    warning = "progress failed: RuntimeError: planted in the progress"
+    assert run.summary["warnings"] == [warning] and f"WARNING: {warning}" in run.text
+    assert warning in Path(run.summary["report"]["markdown"]).read_text()
+    assert served_versions(lab) == dict({name: "1.0.0" for name in BLUE}, **{name: "1.2.0" for name in GREEN})
+    assert answers(lb_url, 15) == {name: "1.0.0" for name in BLUE}
+    assert_summary_matches_the_fleet(run, lab, BLUE)
+    assert_lb_log_agrees(run, assert_nothing_dropped(report, 20))
+
+
+FAST_STEPS = ("-e", "canary_step_seconds=5")
+
+
+def canary_shares(run):
+    """[(configured %, observed % in the LB log over the step's window)] of the steps a canary run judged."""
+    return [(float(step["name"].split(": ")[1].rstrip("%")), 100 * step["share_observed"])
+            for step in run.summary["steps"]]
+
+
+def assert_shares_hold(run, expected):
+    assert [configured for configured, _ in canary_shares(run)] == expected
+    for configured, observed in canary_shares(run):
+        assert abs(observed - configured) <= 1, canary_shares(run)
+
+
+def test_canary_pauses_shows_its_status_and_is_promoted(load, fleet, lab, lb_url):
+    run, report = fleet_under_load(load, fleet, "deploy", "canary", "--version", "1.2.0", "--steps",
+                                   "5,pause,50,100", *FAST_STEPS)
+    assert run.rc == 0, run.text
+    assert run.summary["result"] == "completed" and "paused at step 2 of 4" in run.summary["outcome"]
+    assert run.summary["versions"] == {"from": ["1.0.0"], "to": "1.2.0"}
+    assert "plan: canary 1.2.0 on green (green1, green2, green3), weights split: 5% -> pause" in run.text
+    assert "canary step at 5% starts: 1 canary host(s)" in run.text
+    assert_shares_hold(run, [5])
+    assert_lb_log_agrees(run, assert_nothing_dropped(report, 15))
+
+    status, report = fleet_under_load(load, fleet, "status", "canary")
+    assert status.rc == 0, status.text
+    assert status.summary["result"] == "unchanged"
+    assert "a canary of 1.2.0 runs (paused at 5%, step 2 of 4)" in status.summary["outcome"]
+    assert_lb_log_agrees(status, assert_nothing_dropped(report))
+
+    promoted, report = fleet_under_load(load, fleet, "promote", "canary", *FAST_STEPS)
+    assert promoted.rc == 0, promoted.text
+    assert promoted.summary["result"] == "completed"
+    assert "promoted: green is live on 1.2.0" in promoted.summary["outcome"]
+    assert_shares_hold(promoted, [50])
+    assert answers(lb_url, 15) == {name: "1.2.0" for name in GREEN}
+    assert_lb_log_agrees(promoted, assert_nothing_dropped(report, 20))
+
+
+def test_sticky_canary_is_aborted_by_hand(load, fleet, lab, lb_url):
+    """The load keeps no cookie: the LB issues one with every answer and splits each request by it."""
+    run, report = fleet_under_load(load, fleet, "deploy", "canary", "--version", "1.1.0", "--split", "sticky",
+                                   "--steps", "5,pause,100", *FAST_STEPS)
+    assert run.rc == 0, run.text
+    assert "paused at step 2 of 3" in run.summary["outcome"] and "sticky split" in run.text
+    assert_shares_hold(run, [5])
+    assert_lb_log_agrees(run, assert_nothing_dropped(report, 15))
+
+    aborted, report = fleet_under_load(load, fleet, "abort", "canary")
+    assert aborted.rc == 0, aborted.text
+    assert aborted.summary["result"] == "completed" and "aborted on request" in aborted.summary["outcome"]
+    assert answers(lb_url, 15) == {name: "1.2.0" for name in GREEN}
+    assert_lb_log_agrees(aborted, assert_nothing_dropped(report))
+
+
+def test_bad_canary_is_aborted_with_exit_3(load, fleet, lab, lb_url):
+    run, report = fleet_under_load(load, fleet, "deploy", "canary", "--version", "1.0.0", *FAST_STEPS,
+                                   "-e", '{"release_environment": {"USER_API_FAULT_ERROR_RATE": "0.05"}}')
+    assert run.rc == 3, run.text
+    assert run.summary["result"] == "stopped"
+    assert "ABORTED" in run.summary["outcome"] and "step 1 at 5%" in run.summary["outcome"]
+    assert "error rate" in run.summary["outcome"]
+    assert answers(lb_url, 15) == {name: "1.2.0" for name in GREEN}
+    blue = {f"{address}:8000" for address in addresses(lab, "blue")}
+    assert_lb_log_agrees(run, assert_nothing_dropped(report, 15, failed_share=0.001, failing_backends=blue),
+                         failing_backends=blue)
+
+
+def test_status_exits_0(load, fleet, lab):
+    run, report = fleet_under_load(load, fleet, "status")
+    assert run.rc == 0, run.text
+    assert run.summary["result"] == "completed" and run.summary["strategy"] == "status"
+    for name in GREEN:  # who serves what: every live host, in rotation, answering with its version
+        assert re.search(rf"^{name} +\S+ +weight=1 +up +answered: 1\.2\.0$", run.text, re.MULTILINE), run.text
+    fleet_summary.validate(run.summary)
+    assert_nothing_dropped(report)
+
+
+def test_sigterm_mid_batch_gives_back_the_lock_and_reconcile_puts_every_host_back(load, fleet, hosts, lab, lb_url):
+    """CI's timeout stops fleet while a batch is out of rotation: the playbook is stopped with it, fleet gives its
+    deploy lock back and says what to do; `fleet reconcile` brings the drained host back. The load runs from before
+    the deploy until 10 s after the reconcile."""
+    sent = []
+
+    def stop_in_the_second_batch(process, lines):
+        batch_2 = [at for at, text in lines if "batch 2 of 3 starts" in text]
+        if batch_2 and not sent:
+            time.sleep(2)  # into the batch: drained, being replaced
+            sent.append(time.time())
+            process.send_signal(signal.SIGTERM)
+
+    generator = load()
+    time.sleep(2)
+    started = time.time()
+    run = fleet("deploy", "rolling", "--version", "1.1.0", until=stop_in_the_second_batch)
+    assert sent and run.rc == 1, run.text
+    assert run.summary["result"] == "interrupted" and "interrupted by SIGTERM" in run.summary["outcome"]
+    assert "run `fleet reconcile`" in run.summary["outcome"] and run.summary["warnings"] == []
+    fleet_summary.validate(run.summary)
+    assert not hosts["lb1"].file(LOCK_FILE).exists, "the interrupted run's deploy lock is still there"
+    assert " down;" in hosts["lb1"].file(UPSTREAM_FILE).content_string  # stopped while a host was drained
+    reconciled = fleet("reconcile")
+    returned = time.time()
+    time.sleep(TAIL_SECONDS)
+    report = generator.stop()
+    report["playbook"] = {"started": started, "returned": returned}
+    assert reconciled.rc == 0, reconciled.text
+    assert " down;" not in hosts["lb1"].file(UPSTREAM_FILE).content_string
+    assert set(answers(lb_url, 15)) == set(GREEN)
+    assert_nothing_dropped(report, 20)

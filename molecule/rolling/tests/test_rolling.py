@@ -2,8 +2,8 @@
 after each playbook ends. The tests run in file order: each starts from the state the previous one left."""
 
 import pytest
-from conftest import (UPSTREAM_FILE, answers, assert_nothing_dropped, changed_hosts, failure_messages, report_text,
-                      task_runs, under_load)
+from conftest import (UPSTREAM_FILE, addresses, answers, assert_nothing_dropped, changed_hosts, failure_messages,
+                      report_text, task_runs, under_load)
 from loadgen import version_share  # tools/, on the path through conftest
 
 APPS = [f"app{i}" for i in range(1, 6)]
@@ -103,22 +103,44 @@ def test_rollback_policy_puts_every_host_back_after_a_failed_second_batch(load, 
     assert len(servers) == len(APPS) and not [line for line in servers if " down" in line], servers
 
 
+@pytest.mark.parametrize("fault, metric", [
+    ({"USER_API_FAULT_ERROR_RATE": "0.05"}, "error rate"),
+    ({"USER_API_FAULT_LATENCY": "300ms"}, "p95 latency"),
+], ids=["5% errors", "+300 ms"])
+def test_a_version_that_fails_users_is_stopped_by_the_bake_after_the_first_batch(load, playbook, lb_url, lab,
+                                                                                 fleet_host, fault, metric):
+    """Healthy to its health check, bad for users: the bake after batch 1 (10 s of users' traffic, app1 against
+    the four hosts not yet updated) fails it, app1 goes back to 1.0.0, and the rollout stops - defaults otherwise."""
+    before = main_pids(fleet_host)
+    runner, report, _ = under_load(load, playbook, "rolling.yml", app_version="1.1.0", release_environment=fault)
+    assert runner.rc != 0
+    text = report_text(runner)
+    assert f"STOPPED after batch app1: the bake failed: {metric}" in text, text
+    assert "the batch went back: app1 back to the release each ran before" in text, text
+    assert "judged on lb_log" in text and ("binomial test p=" in text or metric != "error rate"), text
+    app1 = {f"{addresses(lab, 'app')[0]}:8000"}
+    assert_nothing_dropped(report, MIN_LOAD_SECONDS, failed_share=0.005, failing_backends=app1)
+    assert answers(lb_url, 25) == {app: "1.0.0" for app in APPS}
+    after = main_pids(fleet_host)
+    assert {app: after[app] for app in APPS[1:]} == {app: before[app] for app in APPS[1:]}  # not touched
+    lb = fleet_host("lb1")
+    assert lb.run("nginx -t").rc == 0 and " down;" not in lb.file(UPSTREAM_FILE).content_string
+
+
+# One refusal of each kind, end to end (the unit tables hold every bad value): nothing restarts, the LB is untouched.
 @pytest.mark.parametrize("name, extravars, message", [
     ("rolling.yml", {"rolling_on_failure": "undo"}, "rolling_on_failure='undo' must be one of stop, rollback"),
     ("rolling.yml", {"rolling_batch": 0}, "rolling_batch=0 must be at least 1 host"),
-    ("rolling.yml", {"rolling_batch": -2}, "rolling_batch=-2 is not a count of hosts"),
-    ("rolling.yml", {"rolling_batch": "half"}, "rolling_batch='half' is not a count of hosts (2) or a percentage"),
-    ("rolling.yml", {"rolling_batch": "150%"}, "rolling_batch=150% must be above 0% and at most 100%"),
     ("rolling.yml", {"rolling_batch": "100%"}, "takes up to 5 of the 5 live hosts out of rotation at once"),
     ("rolling.yml", {"rolling_batch": 3, "rolling_min_in_service": "60%"}, "leaving 2 in service; "
      "rolling_min_in_service=60% asks for at least 3"),
     ("rolling.yml", {"rolling_max_fail_percentage": 150}, "rolling_max_fail_percentage=150 must be a whole number"),
-    ("rolling.yml", {"rolling_min_healthy_seconds": -1}, "rolling_min_healthy_seconds=-1 must be a whole number"),
     # refused by the roles' argument specs, as clearly
     ("rolling.yml", {"fleet_lock_wait": "soon"}, "'fleet_lock_wait' is of type str and we were unable to convert to int"),
-    ("canary.yml", {"canary_steps": [20, 5, 100]}, "5 is not a share above 20"),
     ("canary.yml", {"canary_split": "random"}, "value of canary_split must be one of: weights, sticky, got: random"),
     ("canary.yml", {"canary_action": "go"}, "value of canary_action must be one of: deploy, promote, abort, status, got: go"),
+    ("rolling.yml", {"analysis_max_error_rate": "lots"}, "analysis_max_error_rate='lots' must be a number above 0"),
+    ("rolling.yml", {"rolling_bake_seconds": -1}, "rolling_bake_seconds=-1 must be a whole number 0 or more"),
 ])
 def test_bad_input_is_refused_naming_it_before_any_change(playbook, fleet_host, name, extravars, message):
     lb = fleet_host("lb1")

@@ -6,6 +6,7 @@
     fleet rollback rolling|bluegreen
     fleet promote | abort | status canary
     fleet status
+    fleet reconcile
     common: [--inventory PATH] [--check] [--json FILE|-] [--report-dir DIR] [-e KEY=VALUE ...]
 
 Progress goes to stderr (a bar on a terminal, time-stamped lines otherwise), the JSON summary to --json.
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import ansible_runner
+import jsonschema
 import yaml
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.splitter import parse_kv
@@ -36,6 +38,7 @@ EXIT_CODES = """exit codes:
   3  stopped or aborted with every host serving and the load balancers valid
   4  another deploy holds the lock: it waited fleet_lock_wait seconds, nothing was changed"""
 BUCKET_SECONDS = 1.0
+CANCEL_POLL_SECONDS = 0.5  # how often runner asks whether fleet was interrupted
 MIN_BUCKET_REQUESTS = 10
 
 
@@ -82,6 +85,8 @@ def parser():
             "strategy", choices=["canary"])
     status = commands.add_parser("status", parents=[common], help="who serves what (or: status canary)")
     status.add_argument("strategy", nargs="?", choices=["canary"])
+    commands.add_parser("reconcile", parents=[common],
+                        help="put the LBs in line with the fleet: healthy hosts in, broken ones out")
     return top
 
 
@@ -100,6 +105,8 @@ def job_of(args):
             ("rollback bluegreen", "bluegreen", "rollback", "bluegreen.yml", {"bluegreen_action": "rollback"})
     if args.command == "status" and not args.strategy:
         return "status", "status", "status", "status.yml", {}
+    if args.command == "reconcile":
+        return "reconcile", "reconcile", "reconcile", "reconcile.yml", {}
     return f"{args.command} canary", "canary", args.command, "canary.yml", {"canary_action": args.command}
 
 
@@ -163,19 +170,49 @@ def _steps_of(collector, report_steps, entries, target, finished):
     return steps
 
 
+def observed(warn, what, function, *args):
+    """function(*args), or None after warn(...): fleet's own figures and files never change a run's outcome."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - any bug in what fleet adds to a run is a warning, not a crash
+        warn(f"{what} failed: {type(error).__name__}: {error}")
+        return None
+
+
+def stopped_by(signal_name, lock_taken):
+    """The outcome of a run fleet was told to stop (Ctrl-C, CI's timeout)."""
+    held = f" It held the deploy lock on {', '.join(sorted(lock_taken))}, which fleet gives back." if lock_taken else ""
+    return (f"interrupted by {signal_name}: the playbook was stopped mid-run.{held} Hosts it had drained may be out "
+            "of rotation: run `fleet reconcile` to put the healthy ones back, then the same command again.")
+
+
+def helper_playbook(name, project, inventory, envvars, directory, extravars):
+    """Runs one of fleet's own playbooks after the run (its runner folder beside the report); raises RuntimeError
+    when it fails."""
+    private = directory / f"runner-{name.replace('_', '-')}"
+    private.mkdir(exist_ok=True)
+    runner = ansible_runner.run(private_data_dir=str(private), project_dir=str(project),
+                                playbook=str(project / "playbooks" / f"{name}.yml"), inventory=inventory,
+                                envvars=envvars, extravars=extravars, quiet=True)
+    if runner.status != "successful":
+        raise RuntimeError(f"playbooks/{name}.yml failed; see {private}")
+
+
+def release_interrupted_lock(project, inventory, envvars, directory, holders):
+    """Gives back the deploy lock of the run fleet interrupted (playbooks/release_lock.yml); returns the holders
+    released, or raises RuntimeError."""
+    for holder in sorted(set(holders)):
+        helper_playbook("release_lock", project, inventory, envvars, directory, {"fleet_lock_holder_id": holder})
+    return sorted(set(holders))
+
+
 def read_lb_log(project, inventory, envvars, directory, start, end):
     """Copies every LB's access log with playbooks/lb_log.yml; keeps the lines of [start, end) in
     directory/lb-log/<lb>.jsonl. Returns (entries, LB names) or raises RuntimeError."""
     kept = directory / "lb-log"
     kept.mkdir(exist_ok=True)
-    (directory / "runner-lb-log").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as copies:
-        runner = ansible_runner.run(
-            private_data_dir=str(directory / "runner-lb-log"), project_dir=str(project),
-            playbook=str(project / "playbooks" / "lb_log.yml"), inventory=inventory, envvars=envvars,
-            extravars={"lb_log_dest": copies}, quiet=True)
-        if runner.status != "successful":
-            raise RuntimeError(f"playbooks/lb_log.yml failed; see {directory / 'runner-lb-log'}")
+        helper_playbook("lb_log", project, inventory, envvars, directory, {"lb_log_dest": copies})
         entries, lbs = [], []
         for copy in sorted(Path(copies).glob("*.log")):
             lines = lblog.window_lines(copy.read_text(errors="replace").splitlines(), start, end)
@@ -203,12 +240,17 @@ def traffic_of(entries, lbs, start, end, target, marks, directory, title):
                 picture=report.PICTURE if totals["requests"] else None)
 
 
-def marks_of(phases, start):
-    """Where the picture draws a line: each batch's start and the report's play, or else each play's start."""
+def marks_of(phases, judgements, start):
+    """What the picture marks: a line at each batch's or step's start and the report's play (or else each play's
+    start), and a shaded span over each window a judgement on users' traffic looked at."""
     batches = [phase for phase in phases if phase.get("batch")]
     plays = [phase for phase in phases if not phase.get("batch")]
     chosen = batches + plays[-1:] if batches else plays[1:]
-    return [{"name": events.short(phase["name"]), "t": round(phase["started"] - start, 3)} for phase in chosen]
+    lines = [{"name": events.short(phase["name"]), "t": round(phase["started"] - start, 3)} for phase in chosen]
+    spans = [{"name": judged["name"], "t": round(judged["window"]["start"] - start, 3),
+              "until": round(judged["window"]["end"] - start, 3), "decision": judged["decision"]}
+             for judged in judgements if (judged.get("window") or {}).get("start")]
+    return lines + spans
 
 
 def run(args, project, label, strategy, action, playbook, extravars):
@@ -219,14 +261,18 @@ def run(args, project, label, strategy, action, playbook, extravars):
     envvars = {} if os.environ.get("ANSIBLE_CONFIG") else {"ANSIBLE_CONFIG": str(project / "ansible.cfg")}
     shown = progress.for_stream(sys.stderr, directory / "progress.log")
     collector = events.Collector(shown, check=args.check)
+    warn = collector.warn
+    # Ctrl-C, or CI's timeout: runner stops the playbook (its whole process group) at its next look.
     interrupted = []
-    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda number, _: interrupted.append(signal.Signals(number).name))
     shown.say(f"fleet {label}: playbooks/{playbook}{' --check' if args.check else ''}, report in {directory}")
     started = time.time()
     runner = ansible_runner.run(
         private_data_dir=str(directory / "runner"), project_dir=str(project),
         playbook=str(project / "playbooks" / playbook), inventory=inventory, extravars=extravars,
         cmdline="--check --diff" if args.check else None, envvars=envvars, quiet=True,
+        settings={"pexpect_timeout": CANCEL_POLL_SECONDS},
         event_handler=collector, cancel_callback=lambda: bool(interrupted))
     finished = time.time()
     played = collector.report or {}
@@ -234,44 +280,54 @@ def run(args, project, label, strategy, action, playbook, extravars):
     code = summary.exit_code(runner.status, played.get("status"), changed, collector.lock_holder)
     before, target = events.plan_versions(collector.plan)
     target = target or extravars.get("app_version", "")
+    outcome = played.get("outcome") or (collector.failures[-1]["message"] if collector.failures else runner.status)
+    if interrupted:
+        code, outcome = summary.FAILED, stopped_by(interrupted[0], collector.lock_taken)
+        shown.say(outcome)
+        if collector.lock_taken and observed(warn, "giving back the deploy lock", release_interrupted_lock, project,
+                                             inventory, envvars, directory, collector.lock_taken.values()) is None:
+            outcome += f" Its deploy lock could not be given back ({collector.warnings[-1]})."
 
-    entries, traffic, traffic_error = None, None, ""
+    entries, traffic = None, None
     if collector.report:
-        try:
-            entries, lbs = read_lb_log(project, inventory, envvars, directory, started, finished)
-            traffic = traffic_of(entries, lbs, started, finished, target, marks_of(collector.phases, started),
-                                 directory, f"fleet {label}: {', '.join(before) or '-'} -> {target or '-'}")
-        except RuntimeError as error:
-            traffic_error = str(error)
-            shown.say(f"no traffic figures: {error}")
-    shown.close()
+        read = observed(warn, "reading the LB log", read_lb_log, project, inventory, envvars, directory, started,
+                        finished)
+        if read:
+            entries, lbs = read
+            traffic = observed(warn, "the traffic figures", traffic_of, entries, lbs, started, finished, target,
+                               marks_of(collector.phases, collector.judgements, started), directory,
+                               f"fleet {label}: {', '.join(before) or '-'} -> {target or '-'}")
     artifact_dir = Path(runner.config.artifact_dir)
     result = {
         "fleet_summary": 1,
         "command": f"fleet {label}", "argv": sys.argv[1:], "strategy": strategy, "action": action,
-        "check": args.check, "exit_code": code, "result": summary.result(code, played.get("status")),
-        "outcome": played.get("outcome") or (collector.failures[-1]["message"] if collector.failures else
-                                             runner.status),
+        "check": args.check, "exit_code": code,
+        "result": "interrupted" if interrupted else summary.result(code, played.get("status")), "outcome": outcome,
         "versions": {"from": before, "to": target or None},
         "started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 1),
         "playbook": f"playbooks/{playbook}", "inventory": inventory, "extravars": extravars,
         "hosts": played.get("hosts", []), "rows": played.get("rows", []),
         "steps": _steps_of(collector, played.get("steps"), entries, target, finished) if played else [],
         "failures": collector.failures, "messages": collector.messages,
-        "switch_seconds": collector.switch_seconds, "traffic": traffic,
-        "report": None,
+        "switch_seconds": collector.switch_seconds, "traffic": traffic, "analysis": collector.judgements,
+        "report": None, "warnings": collector.warnings,
         "artifacts": {"private_data_dir": str(directory / "runner"), "dir": str(artifact_dir),
                       "stdout": str(artifact_dir / "stdout"), "job_events": str(artifact_dir / "job_events"),
                       "progress": str(directory / "progress.log"),
                       "runner_status": runner.status, "rc": runner.rc},
     }
     if played:
-        table = measure.table(strategy, action, result["seconds"], result["hosts"], collector.outcomes,
-                              collector.switch_seconds, traffic, target)
-        result["measured"] = [{"row": row, "seed": seed, "run": measured} for row, seed, measured in table]
-        markdown, html = report.write(directory, result, table, collector.report_text, traffic_error)
-        result["report"] = {"dir": str(directory), "markdown": str(markdown), "html": str(html),
-                            "picture": str(directory / report.PICTURE) if traffic and traffic["picture"] else None}
+        table = observed(warn, "the measured figures", measure.table, strategy, action, result["seconds"],
+                         result["hosts"], collector.outcomes, collector.switch_seconds, traffic, target)
+        if table:
+            result["measured"] = [{"row": row, "seed": seed, "run": measured} for row, seed, measured in table]
+            written = observed(warn, "writing the report", report.write, directory, result, table,
+                               collector.report_text)
+            if written:
+                result["report"] = {"dir": str(directory), "markdown": str(written[0]), "html": str(written[1]),
+                                    "picture": str(directory / report.PICTURE) if traffic and traffic["picture"]
+                                    else None}
+    shown.close()
     return finish(args, result, collector.report_text or "\n".join(
         line for message in collector.messages for line in (message if isinstance(message, list) else [message])),
         directory)
@@ -279,7 +335,11 @@ def run(args, project, label, strategy, action, playbook, extravars):
 
 def finish(args, result, text, directory=None):
     """Validates and writes the summary, says how the run ended; returns the exit code."""
-    summary.validate(result)
+    try:
+        summary.validate(result)
+    except jsonschema.ValidationError as error:  # written anyway: the run's outcome matters more than its form
+        result["warnings"].append(f"the summary does not follow its schema: {error.message}")
+        print(f"WARNING: {result['warnings'][-1]}", file=sys.stderr)
     document = json.dumps(result, indent=2) + "\n"
     if directory:
         (directory / "summary.json").write_text(document)
@@ -303,7 +363,8 @@ def refused(args, label, strategy, action, message):
               "result": "refused", "outcome": message, "versions": {"from": [], "to": None},
               "started": _iso(now), "finished": _iso(now), "seconds": 0.0, "playbook": None, "inventory": None,
               "extravars": {}, "hosts": [], "rows": [], "steps": [], "failures": [], "messages": [],
-              "switch_seconds": None, "traffic": None, "report": None, "artifacts": None}
+              "switch_seconds": None, "traffic": None, "analysis": [], "report": None, "artifacts": None,
+              "warnings": []}
     print(f"fleet: {message}", file=sys.stderr)
     return finish(args, result, "")
 

@@ -7,6 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 STRATEGY_ACTION = "fleet.deployer.strategy"
+WATCH_ACTION = "fleet.deployer.traffic_analysis"
+LOCK_ACTION = "fleet.deployer.deploy_lock"
+STEPS_ROLE = "deploy_steps"  # roles/deploy_steps: drain, deploy, verify, re-add, record
+# What the summary keeps of each judgement: the window, both sides, the p-value, the source, the verdict.
+JUDGEMENT = ("decision", "reason", "source", "window", "baseline", "new", "reference", "p_value", "share", "lbs",
+             "queries", "rules")
 
 
 def created(event):
@@ -15,42 +21,116 @@ def created(event):
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
+class Rolling:
+    """A rolling plan (plugins/plugin_utils/rolling.py): the live hosts in batches, some skipped."""
+
+    @staticmethod
+    def versions(plan):
+        return sorted({v for v in plan["before"].values() if v}), plan.get("target", "")
+
+    @staticmethod
+    def changing(plan):
+        return [name for batch in plan["batches"] for name in batch if name not in plan.get("skip", {})]
+
+    @staticmethod
+    def describe(plan, target, before):
+        skip = "".join(f"; {name} skipped: {why}" for name, why in plan.get("skip", {}).items())
+        batches = " | ".join(", ".join(batch) for batch in plan["batches"])
+        return (f"roll {', '.join(before) or '-'} -> {target or 'nothing'} on {len(plan['live'])} live hosts in "
+                f"{len(plan['batches'])} batches: {batches}{skip}")
+
+
+class BlueGreen:
+    """A blue-green plan (plugins/plugin_utils/bluegreen.py): the live and idle colour, and each step's hosts."""
+
+    @staticmethod
+    def versions(plan):
+        return [v for v in [plan["live_version"]] if v], plan.get("version", "")
+
+    @staticmethod
+    def changing(plan):
+        return list(dict.fromkeys(plan["prepare"] + plan["smoke_test"] + plan["retire"]))
+
+    @staticmethod
+    def describe(plan, target, before):
+        action = plan["action"]
+        doing = {"deploy": lambda: f"install {target} on {', '.join(plan['prepare'])}, smoke-test them, switch",
+                 "rollback": lambda: f"smoke-test {', '.join(plan['smoke_test']) or 'nothing'}, switch back",
+                 "retire": lambda: f"stop {', '.join(plan['retire'])}",
+                 "start": lambda: f"start {', '.join(plan['prepare'])}"}.get(action, lambda: action)()
+        switch = f" every LB ({', '.join(plan.get('lbs', []))}) from {plan['live']} to {plan['switch_to']}" \
+            if plan.get("switch_to") else ""
+        return (f"{plan['live']} is live on {plan['live_version']}, {plan['idle']} idles on "
+                f"{plan['idle_version'] or '-'}; {doing}{switch}")
+
+
+class Canary:
+    """A canary plan (plugins/plugin_utils/canary.py): stable and canary hosts, and the steps this run takes."""
+
+    @staticmethod
+    def versions(plan):
+        return [v for v in plan["live_version"].split(", ") if v], plan["canary"].get("version", "")
+
+    @staticmethod
+    def changing(plan):
+        return list(plan["prepare"])
+
+    @staticmethod
+    def describe(plan, target, before):
+        steps = " -> ".join(step["step"] if step["step"] == "pause" else f"{step['step']}%"
+                            for step in plan["run_steps"])
+        where = (f"in place on {', '.join(plan['pool'])}" if plan["in_place"]
+                 else f"on {plan['idle']} ({', '.join(plan['pool'])})")
+        stable = f"{plan['live']} stays on {', '.join(before) or '-'}"
+        doing = {"deploy": lambda: f"canary {target} {where}, {plan['canary']['split']} split: {steps}; {stable}",
+                 "promote": lambda: f"promote the canary of {target}: {steps}",
+                 "abort": lambda: f"abort the canary of {target}: 0% to it on every LB; {stable}",
+                 "status": lambda: f"where the canary of {target} stands"}
+        return doing.get(plan["action"], lambda: plan["action"])()
+
+
+class Unknown:
+    """Any other plan (or none yet): only what every plan may say."""
+
+    @staticmethod
+    def versions(plan):
+        return [], plan.get("target") or plan.get("version", "")
+
+    @staticmethod
+    def changing(plan):
+        return []
+
+    @staticmethod
+    def describe(plan, target, before):
+        return f"{plan.get('strategy', 'run')}: {', '.join(before) or '-'} -> {target or '-'}"
+
+
+# The plan's own `strategy` (set by the fleet.deployer.strategy action) says how to read it.
+PLANS = {"rolling": Rolling, "bluegreen": BlueGreen, "canary": Canary}
+
+
+def reader(plan):
+    return PLANS.get(plan.get("strategy"), Unknown)
+
+
 def plan_versions(plan):
     """(from [versions], to) as a strategy's plan states them ({} -> ([], ''))."""
-    if "before" in plan:  # rolling
-        return sorted({v for v in plan["before"].values() if v}), plan.get("target", "")
-    if "live_version" in plan:  # blue-green
-        return [v for v in [plan["live_version"]] if v], plan.get("version", "")
-    return sorted({v for v in plan.get("from", []) if v}), plan.get("target") or plan.get("version", "")
+    return reader(plan).versions(plan)
 
 
 def changing_hosts(plan):
-    """The hosts a plan changes, in order: rolling's live hosts it does not skip, blue-green's idle ones."""
-    if "batches" in plan:
-        return [name for batch in plan["batches"] for name in batch if name not in plan.get("skip", {})]
-    return list(dict.fromkeys(plan.get("prepare", []) + plan.get("smoke_test", []) + plan.get("retire", [])))
+    """The hosts a plan changes, in order: rolling's live hosts it does not skip, blue-green's idle ones, the
+    canary's hosts to install."""
+    return reader(plan).changing(plan)
 
 
 def describe_plan(plan, check):
     """What the run is going to do, in one line."""
-    before, target = plan_versions(plan)
     head = "check mode, nothing is changed - the run would: " if check else "plan: "
-    if "batches" in plan:
-        skip = "".join(f"; {name} skipped: {why}" for name, why in plan.get("skip", {}).items())
-        batches = " | ".join(", ".join(batch) for batch in plan["batches"])
-        return (f"{head}roll {', '.join(before) or '-'} -> {target or 'nothing'} on {len(plan['live'])} live hosts in "
-                f"{len(plan['batches'])} batches: {batches}{skip}")
-    if "live" in plan and "idle" in plan:
-        if plan.get("note"):
-            return f"{head}{plan['note']}"
-        doing = {"deploy": f"install {target} on {', '.join(plan['prepare'])}, smoke-test them, switch",
-                 "rollback": f"smoke-test {', '.join(plan['smoke_test'])}, switch back",
-                 "retire": f"stop {', '.join(plan['retire'])}", "start": f"start {', '.join(plan['prepare'])}"}
-        switch = f" every LB ({', '.join(plan.get('lbs', []))}) from {plan['live']} to {plan['switch_to']}" \
-            if plan.get("switch_to") else ""
-        return (f"{head}{plan['live']} is live on {plan['live_version']}, {plan['idle']} idles on "
-                f"{plan['idle_version'] or '-'}; {doing.get(plan['action'], plan['action'])}{switch}")
-    return f"{head}{plan.get('strategy', 'run')}: {', '.join(before) or '-'} -> {target or '-'}"
+    if plan.get("note"):
+        return f"{head}{plan['note']}"
+    before, target = plan_versions(plan)
+    return head + reader(plan).describe(plan, target, before)
 
 
 def short(name):
@@ -60,6 +140,9 @@ def short(name):
 
 
 class Collector:
+    """Runner's event handler. It only observes: an error in it is a warning ("progress failed: ..."), printed and
+    kept for the summary and the report, and the playbook runs on to its own end."""
+
     def __init__(self, progress, check=False):
         self.progress = progress
         self.check = check
@@ -72,50 +155,68 @@ class Collector:
         self.outcomes = {}     # host -> what the strategy recorded for it
         self.switch_seconds = None
         self.lock_holder = None
+        self.lock_taken = {}   # lb -> the lock this run took there (released by fleet if the run is interrupted)
+        self.warnings = []     # what went wrong in fleet itself, never in the playbook
+        self.judgements = []   # each judgement of the new version on users' traffic (traffic_analysis)
         self.batch = 0
+        self.canary_share = None
         self._plan_play = None
         self._plays = set()
         self._play = None
 
     def __call__(self, event):
-        handler = getattr(self, "_" + event.get("event", ""), None)
-        if handler:
-            handler(event.get("event_data", {}), created(event))
+        try:
+            handler = getattr(self, "_" + event.get("event", ""), None)
+            if handler:
+                handler(event.get("event_data", {}), created(event))
+        except Exception as error:  # noqa: BLE001 - whatever broke here, the deploy goes on
+            self.warn(f"progress failed: {type(error).__name__}: {error}")
         return True  # keep the event in runner's artifacts
+
+    def warn(self, message):
+        """Keeps a warning (each one once) and prints it, if printing still works."""
+        if message in self.warnings:
+            return
+        self.warnings.append(message)
+        try:
+            self.progress.say(f"WARNING: {message}")
+        except Exception:  # noqa: BLE001 - the warning is kept for the summary either way
+            pass
 
     # ---- what the progress shows --------------------------------------------------------------------------
 
     def counts(self):
-        """(done, total, share of live hosts on the target in %, or None)."""
+        """(hosts done, hosts to change)."""
         changing = changing_hosts(self.plan)
-        done = sum(1 for name in changing if name in self.outcomes)
-        _, target = plan_versions(self.plan)
-        if "batches" in self.plan and self.plan["live"]:
-            on = sum(1 for name in self.plan["live"]
-                     if self.outcomes.get(name, {}).get("version") == target
-                     or (name in self.plan.get("skip", {}) and self.plan["before"].get(name) == target))
-            return done, len(changing), round(100 * on / len(self.plan["live"]))
-        if "switch_to" in self.plan and self.plan.get("switch_to"):
-            return done, len(changing), 100 if self.switch_seconds is not None else 0
-        return done, len(changing), None
+        return sum(1 for name in changing if name in self.outcomes), len(changing)
 
     def where(self):
         batches = len(self.plan.get("batches", []))
         return f"batch {self.batch} of {batches}" if batches and self.batch else self._play or "starting"
 
     def share(self):
-        _, _, share = self.counts()
-        return f"{plan_versions(self.plan)[1]} on {share}% of live hosts" if share is not None else ""
+        """How far the new version reached: rolling's live hosts on it, blue-green's switch, the canary's step."""
+        strategy, target = self.plan.get("strategy"), plan_versions(self.plan)[1]
+        if strategy == "rolling" and self.plan["live"]:
+            on = sum(1 for name in self.plan["live"]
+                     if self.outcomes.get(name, {}).get("version") == target
+                     or (name in self.plan["skip"] and self.plan["before"].get(name) == target))
+            return f"{target} on {round(100 * on / len(self.plan['live']))}% of live hosts"
+        if strategy == "bluegreen" and self.plan.get("switch_to"):
+            return f"{target} on {100 if self.switch_seconds is not None else 0}% of live hosts"
+        if strategy == "canary" and self.canary_share is not None:
+            return f"{target} on {self.canary_share:g}% of requests"
+        return ""
 
     def status(self):
-        done, total, _ = self.counts()
+        done, total = self.counts()
         parts = [self.where(), f"{done} of {total} hosts done" if total else "", self.share()]
         return " - ".join(part for part in parts if part)
 
     def _tell(self, message=None):
         if message:
             self.progress.say(f"{message}  [{self.status()}]")
-        done, total, _ = self.counts()
+        done, total = self.counts()
         self.progress.update(done, total, self.where(), self.share())
 
     # ---- events -------------------------------------------------------------------------------------------
@@ -131,8 +232,10 @@ class Collector:
         self._tell()
 
     def _runner_on_start(self, data, when):
+        """A batch starts when its first host starts the shared deploy steps (its drain, or the record of a host
+        it skips) - not when the stage play before the batches touches every host."""
         batches = self.plan.get("batches", [])
-        if not batches or data.get("play_uuid") == self._plan_play:
+        if not batches or data.get("role") != STEPS_ROLE or data.get("play_uuid") == self._plan_play:
             return
         number = next((i + 1 for i, batch in enumerate(batches) if data.get("host") in batch), 0)
         if number > self.batch:
@@ -149,6 +252,19 @@ class Collector:
                 self._tell(describe_plan(self.plan, self.check))
             if res.get("report"):
                 self.report, self.report_text = res["report"], res.get("text", "")
+            if "canary_share" in res:  # a canary step's LB settings: the step starts
+                self.canary_share = float(res["canary_share"])
+                self.phases.append({"name": f"{self.canary_share:g}%", "started": when, "batch": True})
+                self._tell(f"canary step at {self.canary_share:g}% starts: {res['canary_hosts']} canary host(s)")
+        if data.get("task_action") == WATCH_ACTION and res.get("decision"):
+            judgement = dict({key: res.get(key) for key in JUDGEMENT}, name=self._judged_what())
+            self.judgements.append(judgement)
+            self._tell(f"{judgement['name']}: {judgement['decision']} - {judgement['reason']}")
+        if data.get("task_action") == LOCK_ACTION:
+            if res.get("acquired"):
+                self.lock_taken[host] = res["lock"]["id"]
+            else:
+                self.lock_taken.pop(host, None)
         facts = res.get("ansible_facts") or {}
         if facts.get("deploy_steps_outcome"):
             outcome = self.outcomes[host] = facts["deploy_steps_outcome"]
@@ -161,6 +277,15 @@ class Collector:
                        f"{self.switch_seconds} s")
         if data.get("task_action") in ("ansible.builtin.debug", "debug") and "msg" in res and not self.report:
             self.messages.append(res["msg"])
+
+    def _judged_what(self):
+        """What a judgement on users' traffic was about, as the plan tells: a canary step, a batch's bake..."""
+        strategy = self.plan.get("strategy")
+        if strategy == "canary":
+            return f"canary step at {self.canary_share:g}%" if self.canary_share is not None else "the last seconds"
+        if strategy == "rolling":
+            return f"bake after batch {self.batch}"
+        return "bake after the switch" if strategy == "bluegreen" else "judgement"
 
     def _runner_on_failed(self, data, when):
         if data.get("ignore_errors"):

@@ -35,6 +35,16 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("fleet_cli"), trim_b
 _TEMPLATES.filters["cell"] = _cell
 
 
+def _side(figures):
+    """One side of a judgement in a table cell: requests, error rate, p95."""
+    rate = "-" if figures.get("error_rate") is None else f"{100 * figures['error_rate']:.2f}%"
+    p95 = "-" if figures.get("p95") is None else f"{1000 * figures['p95']:.0f} ms"
+    return f"{figures.get('requests', 0)}, {rate}, {p95}"
+
+
+_TEMPLATES.filters["side"] = _side
+
+
 def picture(series, marks, target, title, path):
     """Two panels over seconds since the window's start: the share of requests answered by each version
     (stacked), and the error rate; a dashed line at each mark ({name, t})."""
@@ -59,6 +69,13 @@ def picture(series, marks, target, title, path):
     bottom.set_xlabel("seconds since the start of the run")
     bottom.legend(loc="upper left", fontsize=8)
     for mark in marks:
+        if "until" in mark:  # a window judged on users' traffic: shaded, red when it failed
+            colour = "#d62728" if mark["decision"] == "fail" else "#7f7f7f"
+            for axis in (top, bottom):
+                axis.axvspan(mark["t"], mark["until"], color=colour, alpha=0.12, linewidth=0)
+            top.annotate(f"{mark['name']}: {mark['decision']}", (mark["until"], 2), rotation=90, va="bottom",
+                         ha="right", fontsize=7)
+            continue
         for axis in (top, bottom):
             axis.axvline(mark["t"], color="black", linestyle="--", linewidth=0.8)
         top.annotate(mark["name"], (mark["t"], 98), rotation=90, va="top", ha="right", fontsize=8)
@@ -66,12 +83,11 @@ def picture(series, marks, target, title, path):
     plt.close(figure)
 
 
-def write(directory, summary, table, report_text, traffic_error=""):
+def write(directory, summary, table, report_text):
     """report.md and report.html in directory (the picture, when there is one, is already there)."""
     directory = Path(directory)
     template = _TEMPLATES.get_template("report.md.j2")
-    values = {"s": summary, "table": table, "report_text": report_text or "(no report)",
-              "traffic_error": traffic_error}
+    values = {"s": summary, "table": table, "report_text": report_text or "(no report)"}
     markdown = template.render(image=PICTURE, **values)
     (directory / "report.md").write_text(markdown)
     image = directory / PICTURE

@@ -1,7 +1,9 @@
-"""The canary analysis (plugins/plugin_utils/canary_analysis.py), from access log lines as Nginx writes them."""
+"""The traffic analysis every strategy judges with (plugins/plugin_utils/analysis.py), from access log lines as
+Nginx writes them: the canary's steps are its oldest use, so the tables speak of a canary and its stable side."""
 
 import json
 import random
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +17,7 @@ COLLECTIONS = Path(__file__).resolve().parents[2] / '.collections'
 if COLLECTIONS.is_dir() and str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.fleet.deployer.plugins.plugin_utils import canary_analysis as ca  # noqa: E402
+from ansible_collections.fleet.deployer.plugins.plugin_utils import analysis as ca  # noqa: E402
 
 T0 = 1764230000.0
 CANARY = '10.89.0.5:8000'
@@ -57,6 +59,15 @@ def log(*sides):
     return [row[1] for row in sorted(row for rows in sides for row in rows)]
 
 
+def analyse(lines, new, start=None, end=None, lb='lb1'):
+    """The Window of access log lines, as one LB logged them."""
+    return ca.analyse([ca.parse_line(line, lb) for line in lines], new, start, end)
+
+
+def judge(window, rules=None):
+    return ca.judge(window.new.figures(), window.reference.figures(), rules)
+
+
 def step(canary_count, canary_latency=0.004, canary_added=0.0, canary_errors=0, stable_count=None,
          stable_latency=0.004, stable_errors=0, rules=None):
     """A step of a 5% canary over one window: 19 stable requests for each canary one unless told."""
@@ -67,8 +78,8 @@ def step(canary_count, canary_latency=0.004, canary_added=0.0, canary_errors=0, 
                      added=canary_added),
                 side(stable_count, STABLE, stable_latency, stable_errors, every=span / max(stable_count, 1),
                      version='1.0.0', seed=2))
-    window = ca.analyse(lines, [CANARY], T0, T0 + span)
-    return window, ca.judge(window.canary, window.stable, rules)
+    window = analyse(lines, [CANARY], T0, T0 + span)
+    return window, judge(window, rules)
 
 
 # The verdict table: a step's traffic (see step()), the expected decision and the words the reason must hold.
@@ -86,30 +97,30 @@ VERDICTS = [
     pytest.param(dict(canary_count=200, canary_errors=1), 'pass',
                  ['error rate 0.5% (1 of 200) is not shown to be above 0.1% (binomial test p=0.18 >= 0.05)'],
                  id='one error in 200 is not proof'),
-    pytest.param(dict(canary_count=20, canary_errors=1), 'hold',
+    pytest.param(dict(canary_count=20, canary_errors=1), 'not enough data',
                  ['not enough requests: 20 of 200'], id='one error in 20 is not proof either (min_errors)'),
     pytest.param(dict(canary_count=200, canary_errors=2), 'fail',
                  ['error rate 1.0% (2 of 200) is above 0.1% (binomial test p=0.017 < 0.05)'],
                  id='two errors in 200 are'),
     pytest.param(dict(canary_count=250, canary_added=0.300), 'fail',
-                 ['p95 latency 306 ms is above the limit 50 ms = max(1.5 x stable p95 6 ms, floor 50 ms)'],
+                 ['p95 latency 306 ms is above the limit 50 ms = max(1.5 x reference p95 6 ms, floor 50 ms)'],
                  id='+300 ms fails on latency'),
     pytest.param(dict(canary_count=60, canary_added=0.300), 'fail',
                  ['p95 latency 306 ms is above the limit 50 ms'],
                  id='latency fails before min requests once both sides have 50'),
     pytest.param(dict(canary_count=250, canary_latency=0.200, canary_added=0.300, stable_latency=0.200), 'fail',
-                 ['p95 latency 589 ms is above the limit 435 ms = max(1.5 x stable p95 290 ms, floor 50 ms)'],
+                 ['p95 latency 589 ms is above the limit 435 ms = max(1.5 x reference p95 290 ms, floor 50 ms)'],
                  id='+300 ms on a 200 ms service fails against 1.5x its p95'),
     pytest.param(dict(canary_count=250, canary_latency=0.200, canary_added=0.100, stable_latency=0.200), 'pass',
                  ['p95 latency 389 ms is within the limit 435 ms'], id='+100 ms on a 200 ms service passes'),
     pytest.param(dict(canary_count=250, canary_latency=0.002, canary_added=0.040, stable_latency=0.002), 'pass',
                  ['p95 latency 43 ms is within the 50 ms floor'],
                  id='latency below the floor never fails, 15x stable or not'),
-    pytest.param(dict(canary_count=37), 'hold', ['not enough requests: 37 of 200'], id='too few requests hold'),
-    pytest.param(dict(canary_count=0, stable_count=500), 'hold', ['not enough requests: 0 of 200'],
+    pytest.param(dict(canary_count=37), 'not enough data', ['not enough requests: 37 of 200'], id='too few requests hold'),
+    pytest.param(dict(canary_count=0, stable_count=500), 'not enough data', ['not enough requests: 0 of 200'],
                  id='no canary traffic holds, never passes'),
-    pytest.param(dict(canary_count=250, canary_latency=0.080, stable_count=10), 'hold',
-                 ['not enough requests to judge latency: stable 10 of 50 (canary p95', 'above the 50 ms floor)'],
+    pytest.param(dict(canary_count=250, canary_latency=0.080, stable_count=10), 'not enough data',
+                 ['not enough requests to judge latency: reference 10 of 50 (new p95', 'above the 50 ms floor)'],
                  id='latency above the floor needs a stable to compare with'),
     pytest.param(dict(canary_count=250, stable_count=0), 'pass', ['within the 50 ms floor'],
                  id='below the floor needs no stable'),
@@ -129,26 +140,21 @@ def test_a_five_percent_canary_fails_after_a_few_dozen_requests():
     lines = log(side(400, CANARY, errors=20))  # 5% errors, evenly spread: the 2nd error is request 40
 
     first_fail = next(count for count in range(10, 401, 10)
-                      if ca.judge(ca.analyse(lines[:count], [CANARY]).canary, ca.SideStats()).decision == 'fail')
+                      if judge(analyse(lines[:count], [CANARY])).decision == 'fail')
 
     assert first_fail == 40
 
 
-@pytest.mark.parametrize('now, decision, reason', [
-    (T0 + 299, 'hold', 'not enough requests: 37 of 200'),
-    (T0 + 300, 'fail', 'not enough requests: 37 of 200 when the step deadline passed'),
+@pytest.mark.parametrize('decision, now, seconds, deadline, done', [
+    ('fail', T0 + 1, 60, T0 + 300, True),             # a failure at once
+    ('pass', T0 + 59, 60, T0 + 300, False),           # a pass only after the watched seconds
+    ('pass', T0 + 60, 60, T0 + 300, True),
+    ('not enough data', T0 + 299, 60, T0 + 300, False),  # waiting for data, up to the deadline
+    ('not enough data', T0 + 300, 60, T0 + 300, True),
+    ('not enough data', T0 + 10, 10, T0 + 10, True),  # a bake: its deadline is its length
 ])
-def test_a_step_on_hold_fails_at_its_deadline(now, decision, reason):
-    verdict = step(canary_count=37)[1]
-
-    verdict = ca.at_deadline(verdict, now, deadline=T0 + 300)
-
-    assert (verdict.decision, verdict.reason) == (decision, reason)
-
-
-@pytest.mark.parametrize('verdict', [ca.Verdict('pass', 'fine'), ca.Verdict('fail', 'bad')])
-def test_the_deadline_changes_only_a_hold(verdict):
-    assert ca.at_deadline(verdict, T0 + 1000, T0) == verdict
+def test_settle(decision, now, seconds, deadline, done):
+    assert ca.settle(ca.Verdict(decision, 'x'), now, T0, seconds, deadline) is done
 
 
 # Attribution: (upstream, upstream_status, client status) -> expected figures of each side.
@@ -180,9 +186,9 @@ ATTRIBUTION = [
 
 @pytest.mark.parametrize('upstream, upstream_status, status, canary, stable', ATTRIBUTION)
 def test_attribution(upstream, upstream_status, status, canary, stable):
-    window = ca.analyse([log_line(T0, upstream, status, upstream_status)], [CANARY])
+    window = analyse([log_line(T0, upstream, status, upstream_status)], [CANARY])
 
-    for name, expected in (('canary', canary), ('stable', stable)):
+    for name, expected in (('new', canary), ('reference', stable)):
         stats = getattr(window, name)
         assert {key: getattr(stats, key) for key in expected} == expected, name
 
@@ -190,20 +196,20 @@ def test_attribution(upstream, upstream_status, status, canary, stable):
 def test_a_canary_that_fails_behind_retries_fails_the_step():
     # Every canary attempt is a 502 that Nginx retries on stable: the clients see only 200s.
     retried = [(T0 + n, log_line(T0 + n, [CANARY, STABLE[n % 4]], 200, '502, 200')) for n in range(30)]
-    window = ca.analyse(log(retried, side(570, STABLE, version='1.0.0')), [CANARY])
+    window = analyse(log(retried, side(570, STABLE, version='1.0.0')), [CANARY])
 
-    verdict = ca.judge(window.canary, window.stable)
+    verdict = judge(window)
 
-    assert (window.canary.requests, window.stable.errors) == (0, 0)
-    assert verdict == ca.Verdict('fail', 'error rate 100.0% (30 of 30, 30 of them retried elsewhere) is above 0.1% '
-                                         '(binomial test p=1e-90 < 0.05)')
+    assert (window.new.requests, window.reference.errors) == (0, 0)
+    assert (verdict.decision, verdict.reason) == ('fail', 'error rate 100.0% (30 of 30, 30 of them retried '
+                                                          'elsewhere) is above 0.1% (binomial test p=1e-90 < 0.05)')
 
 
 @pytest.mark.parametrize('canary', [['10.89.0.5'], '10.89.0.5:8000', {'10.89.0.5:8000', '10.89.0.99:8000'}])
 def test_canary_backends_by_address_or_host(canary):
-    window = ca.analyse(log(side(3, CANARY), side(7, STABLE)), canary)
+    window = analyse(log(side(3, CANARY), side(7, STABLE)), canary)
 
-    assert (window.canary.requests, window.stable.requests) == (3, 7)
+    assert (window.new.requests, window.reference.requests) == (3, 7)
 
 
 GOOD = log_line(T0, CANARY)
@@ -220,64 +226,65 @@ GOOD = log_line(T0, CANARY)
     b'\xff\xfe{"status":200}',
 ])
 def test_garbled_lines_are_skipped_and_counted(bad):
-    window = ca.analyse([GOOD, bad, GOOD], [CANARY])
+    window = analyse([GOOD, bad, GOOD], [CANARY])
 
-    assert (window.skipped, window.canary.requests) == (1, 2)
+    assert (window.skipped, window.new.requests) == (1, 2)
 
 
-def test_a_garbled_log_gives_a_hold_not_a_traceback():
-    window = ca.analyse(['\x00' * 50, 'GET / HTTP/1.1" 200', '{"status":', ''] * 50, [CANARY])
+def test_a_garbled_log_is_not_enough_data_not_a_traceback():
+    window = analyse(['\x00' * 50, 'GET / HTTP/1.1" 200', '{"status":', ''] * 50, [CANARY])
 
-    assert window.skipped == 200
-    assert ca.judge(window.canary, window.stable).decision == 'hold'
+    assert window.skipped == 200 and window.new.requests == 0
+    assert judge(window).decision == 'not enough data'
 
 
 @pytest.mark.parametrize('when, inside', [
     (T0 - 0.001, False), (T0, True), (T0 + 9.999, True), (T0 + 10, False),
 ])
 def test_window_is_start_inclusive_end_exclusive(when, inside):
-    window = ca.analyse([log_line(when, CANARY)], [CANARY], T0, T0 + 10)
+    window = analyse([log_line(when, CANARY)], [CANARY], T0, T0 + 10)
 
-    assert (window.canary.requests, window.outside) == ((1, 0) if inside else (0, 1))
+    assert (window.new.requests, window.outside) == ((1, 0) if inside else (0, 1))
 
 
 @pytest.mark.parametrize('start, end, requests', [(None, None, 20), (T0 + 5, None, 15), (None, T0 + 5, 5)])
 def test_open_windows(start, end, requests):
-    window = ca.analyse(log(side(20, CANARY, every=1.0)), [CANARY], start, end)
+    window = analyse(log(side(20, CANARY, every=1.0)), [CANARY], start, end)
 
-    assert window.canary.requests == requests
+    assert window.new.requests == requests
 
 
 def test_without_msec_the_iso_time_places_the_line():
     lines = [log_line(T0 + 0.9, CANARY, msec=False), log_line(T0 + 1.2, CANARY, msec=False)]
 
-    window = ca.analyse(lines, [CANARY], T0, T0 + 1)  # second resolution: both stamps are whole seconds
+    window = analyse(lines, [CANARY], T0, T0 + 1)  # second resolution: both stamps are whole seconds
 
-    assert (window.canary.requests, window.outside) == (1, 1)
+    assert (window.new.requests, window.outside) == (1, 1)
 
 
 @pytest.mark.parametrize('canary_count, stable_count, share', [(50, 950, 5.0), (200, 800, 20.0), (1, 2, 33.33),
                                                                (0, 10, 0.0), (0, 0, None)])
 def test_observed_share(canary_count, stable_count, share):
-    window = ca.analyse(log(side(canary_count, CANARY), side(stable_count, STABLE)), [CANARY])
-    summary = ca.step_summary(window, ca.Verdict('hold', 'x'), configured_share=5)
+    window = analyse(log(side(canary_count, CANARY), side(stable_count, STABLE)), [CANARY])
 
-    assert summary['share'] == {'configured': 5, 'observed': share}
+    assert window.observed_share == (None if share is None else pytest.approx(share, abs=0.01))
 
 
-def test_step_summary_is_json_and_names_both_sides():
+def test_summary_is_json_and_names_both_sides():
     window, verdict = step(canary_count=146, canary_errors=7)
 
-    summary = json.loads(json.dumps(ca.step_summary(window, verdict, configured_share=5, step='5%')))
+    summary = json.loads(json.dumps(ca.summary(T0, T0 + 60, window.new.summary(), window.reference.summary(), verdict,
+                                               ca.Rules(), 'lb_log', 5, window.observed_share, window.by_lb)))
 
-    assert summary['step'] == '5%'
     assert summary['share'] == {'configured': 5, 'observed': 5.0}
-    assert summary['canary']['requests'] == 146 and summary['canary']['errors'] == 7
-    assert summary['canary']['error_rate'] == pytest.approx(7 / 146, abs=1e-6)
-    assert summary['stable']['requests'] == 146 * 19 and summary['stable']['error_rate'] == 0
-    assert set(summary['canary']) >= {'p50', 'p95', 'p99', 'upstream_failures'}
+    assert summary['new']['requests'] == 146 and summary['new']['errors'] == 7
+    assert summary['new']['error_rate'] == pytest.approx(7 / 146, abs=1e-6)
+    assert summary['reference']['requests'] == 146 * 19 and summary['reference']['error_rate'] == 0
+    assert set(summary['new']) >= {'p50', 'p95', 'p99', 'upstream_failures'}
     assert summary['decision'] == 'fail' and summary['reason'] == verdict.reason
-    assert summary['lines'] == {'skipped': 0, 'outside_window': 0}
+    assert summary['p_value'] == pytest.approx(2.1e-10, rel=0.05) and summary['source'] == 'lb_log'
+    assert summary['lbs'] == {'lb1': {'requests': 146 * 20, 'new': 146}}
+    assert summary['rules']['max_error_rate'] == 0.001
 
 
 @pytest.mark.parametrize('latencies', [[0.004], [0.001, 0.009], [0.001 * n for n in range(1, 1001)],
@@ -310,4 +317,84 @@ def test_without_scipy_judging_says_what_is_missing(monkeypatch):
     monkeypatch.setattr(ca, 'SCIPY_IMPORT_ERROR', ImportError("No module named 'scipy'"))
 
     with pytest.raises(AnsibleError, match='needs the Python library scipy'):
-        ca.judge(ca.SideStats(), ca.SideStats())
+        ca.judge(ca.Figures(), ca.Figures())
+
+
+# ---- the settings every strategy shares (analysis_*) --------------------------------------------------------
+
+def test_settings_default_to_the_documented_values():
+    settings, deprecated = ca.settings_from({})
+    assert settings == ca.SETTINGS and deprecated == []
+    assert ca.rules_of(settings) == ca.Rules()
+
+
+@pytest.mark.parametrize('given, expected', [
+    ({'analysis_max_error_rate': '0.01'}, {'max_error_rate': 0.01}),
+    ({'analysis_min_requests': '300', 'analysis_latency_floor_ms': 100}, {'min_requests': 300, 'latency_floor_ms': 100}),
+    ({'analysis_min_requests': 200.0}, {'min_requests': 200}),
+    ({'analysis_provider': 'prometheus', 'analysis_prometheus_url': 'http://10.0.0.9:9090'},
+     {'provider': 'prometheus', 'prometheus_url': 'http://10.0.0.9:9090'}),
+    ({'analysis_mode': 'dry_run'}, {'mode': 'dry_run'}),
+])
+def test_settings_read_the_analysis_variables(given, expected):
+    settings, _ = ca.settings_from(given)
+    assert {name: settings[name] for name in expected} == expected
+
+
+def test_the_canary_names_still_work_with_a_deprecation_and_lose_to_the_new_ones():
+    settings, deprecated = ca.settings_from({'canary_min_requests': 20, 'canary_max_error_rate': 0.01,
+                                             'analysis_max_error_rate': 0.02})
+    assert (settings['min_requests'], settings['max_error_rate']) == (20, 0.02)
+    assert deprecated == ['canary_max_error_rate is deprecated: use analysis_max_error_rate (read by every strategy)',
+                          'canary_min_requests is deprecated: use analysis_min_requests (read by every strategy)']
+
+
+@pytest.mark.parametrize('given, message', [
+    ({'analysis_provider': 'statsd'}, "analysis_provider='statsd' is not one of lb_log, prometheus"),
+    ({'analysis_mode': 'enforced'}, "analysis_mode='enforced' is not one of enforce, dry_run"),
+    ({'analysis_provider': 'prometheus'}, "analysis_prometheus_url='' is not an http(s) URL"),
+    ({'analysis_provider': 'prometheus', 'analysis_prometheus_url': 'http://x:9090/"; rm -rf /'},
+     'is not an http(s) URL'),
+    ({'analysis_max_error_rate': 'abc'}, "analysis_max_error_rate='abc' must be a number above 0 and below 1"),
+    ({'analysis_max_error_rate': 1}, 'analysis_max_error_rate=1 must be a number above 0 and below 1'),
+    ({'analysis_min_requests': 0}, 'analysis_min_requests=0 must be a whole number 1 or more'),
+    ({'analysis_min_requests': 10.5}, 'analysis_min_requests=10.5 must be a whole number 1 or more'),
+    ({'analysis_interval_seconds': 0}, 'analysis_interval_seconds=0 must be a number above 0'),
+    ({'analysis_latency_floor_ms': -1}, 'analysis_latency_floor_ms=-1 must be a number 0 or more'),
+    ({'analysis_max_latency_ratio': True}, 'analysis_max_latency_ratio=True must be a number above 0'),
+    ({'analysis_baseline_seconds': 'nan'}, "analysis_baseline_seconds='nan' must be a whole number 1 or more"),
+])
+def test_bad_settings_are_refused_by_name(given, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ca.settings_from(given)
+
+
+def test_unknown_settings_are_named():
+    with pytest.raises(ValueError, match='unknown analysis settings: max_errors'):
+        ca.checked_settings({'max_errors': 1})
+
+
+# ---- every LB's share ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('by_lb, share, drifting', [
+    ({'lb1': {'requests': 4000, 'new': 200}, 'lb2': {'requests': 4000, 'new': 201}}, 5, []),
+    ({'lb1': {'requests': 4000, 'new': 200}, 'lb2': {'requests': 4000, 'new': 0}}, 5, [('lb2', 0.0, 4000)]),
+    ({'lb1': {'requests': 4000, 'new': 800}}, 5, [('lb1', 20.0, 4000)]),
+    ({'lb1': {'requests': 20, 'new': 2}}, 5, []),          # 10% of 20 requests is noise, not drift
+    ({'lb1': {'requests': 0, 'new': 0}}, 5, []),           # an LB that carried nothing says nothing
+    ({'lb1': {'requests': 10000, 'new': 5110}}, 50, []),   # 51.1%: off by more than a point, but not significantly
+])
+def test_drifting_lbs(by_lb, share, drifting):
+    assert ca.drifting_lbs(by_lb, share) == drifting
+
+
+def test_an_lb_that_drifts_fails_the_verdict_naming_it():
+    verdict = ca.share_verdict(ca.Verdict('pass', 'fine'), {'lb2': {'requests': 3000, 'new': 0}}, 5, 1.0)
+    assert (verdict.decision, verdict.reason) == ('fail', 'lb2 sent 0% of its 3000 requests to the new side, not 5% '
+                                                          '(within 1 point)')
+
+
+def test_a_baseline_window_counts_every_request_as_the_reference():
+    lines = log(side(100, CANARY, start=T0), side(300, STABLE, start=T0))
+    window = analyse(lines, (), T0, T0 + 60)
+    assert (window.new.requests, window.reference.requests) == (0, 400)
