@@ -25,7 +25,7 @@ import json
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from ansible.errors import AnsibleError
@@ -41,7 +41,6 @@ else:
 HAS_SCIPY = SCIPY_IMPORT_ERROR is None
 
 PASS, FAIL, NO_DATA = 'pass', 'fail', 'not enough data'
-DECISIONS = (PASS, NO_DATA, FAIL)
 PROVIDERS = ('lb_log', 'prometheus')
 MODES = ('enforce', 'dry_run')
 
@@ -175,12 +174,10 @@ class Rules:
         return asdict(self)
 
 
-RULE_NAMES = tuple(rule.name for rule in fields(Rules))
-
 
 @dataclass(frozen=True)
 class Verdict:
-    decision: str  # one of DECISIONS
+    decision: str  # PASS, FAIL or NO_DATA
     reason: str  # names the metric, both values and the threshold
     p_value: float | None = None
 

@@ -83,7 +83,7 @@ def test_an_lb_off_the_asked_share_fails_naming_it(tmp_path):
 def test_a_baseline_is_the_reference(tmp_path):
     """Only the new side serves now; the reference is what the log held before, in the baseline window."""
     log = tmp_path / 'access.log'
-    before = time.time() - 30
+    before = float(int(time.time()) - 30)  # whole seconds: the log's msec would round a fraction out of the window
     traffic(log, 20, new_share=100, start=before - 1000)  # long before the baseline: ignored
     traffic(log, 20, new_share=1, start=before)
     judged = watch(tmp_path, {'seconds': 2, 'deadline_seconds': 10, 'baseline': {'start': before, 'end': before + 20}},
