@@ -174,7 +174,6 @@ class Rules:
         return asdict(self)
 
 
-
 @dataclass(frozen=True)
 class Verdict:
     decision: str  # PASS, FAIL or NO_DATA
