@@ -20,6 +20,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -37,6 +38,8 @@ MAX_DURATION = 3600
 MAX_TIMEOUT = 300
 TIMELINE_LINES = 60  # text summary groups seconds so a long run stays readable
 PRIORITY = 10  # real-time round-robin priority asked for (root only), see raise_priority
+# A header of --header: its name, then printable ASCII only, so it cannot end the request's head or add a line.
+HEADER = re.compile(r"[A-Za-z0-9-]+: [\x20-\x7e]*")
 
 
 class MalformedResponse(Exception):
@@ -48,8 +51,9 @@ def is_ok(outcome):
     return str(outcome).isdigit() and 200 <= int(outcome) < 400
 
 
-def resolve_target(url):
-    """URL -> (ipv4, port, request bytes); ValueError if it is not http:// to an allowed host."""
+def resolve_target(url, headers=()):
+    """URL and extra headers ('Name: value') -> (ipv4, port, request bytes); ValueError if it is not http:// to an
+    allowed host."""
     parts = urlsplit(url)
     if parts.scheme != "http":
         raise ValueError(f"URL {url!r}: only http:// URLs are supported")
@@ -74,7 +78,8 @@ def resolve_target(url):
     host_header = parts.hostname + (f":{parts.port}" if parts.port else "")
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: loadgen\r\n"
-        "Accept: */*\r\nConnection: close\r\n\r\n"
+        + "".join(f"{header}\r\n" for header in headers)
+        + "Accept: */*\r\nConnection: close\r\n\r\n"
     ).encode("ascii")
     # Connect to the checked address, not the name, so a later lookup cannot differ.
     return addresses[0], port, request
@@ -96,6 +101,8 @@ def parse_args(argv):
     parser.add_argument("--max-in-flight", type=int, default=1000,
                         help="concurrency cap; requests due beyond it fail as 'overload' (default 1000)")
     parser.add_argument("--json", metavar="FILE", help="write the full report (JSON) to FILE")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="a header sent with every request, e.g. 'X-Canary: always' (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no text summary on stdout")
     parser.add_argument("--fail-on-error", action="store_true", help="exit 1 if any request failed")
     args = parser.parse_args(argv)
@@ -111,8 +118,11 @@ def parse_args(argv):
     for name, value, valid, why in checks:
         if not valid:
             parser.error(f"{name} {value:g}: {why}")
+    for header in args.header:
+        if not HEADER.fullmatch(header):
+            parser.error(f"--header {header!r}: must be 'Name: value', in printable ASCII")
     try:
-        args.target = resolve_target(args.url)
+        args.target = resolve_target(args.url, args.header)
     except ValueError as exc:
         parser.error(str(exc))
     return args

@@ -6,6 +6,7 @@ Documentation: plugins/modules/traffic_analysis.py."""
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import time
 
@@ -41,11 +42,18 @@ READ_BACK_LINES = 200000  # how far back a baseline or a status looks in each LB
 
 
 class LogReader:
-    """One LB's access log over one connection: what was logged since the last look, and what came before."""
+    """One LB's access log over one connection: what was logged since the last look, and what came before.
+
+    The log is read as bytes and split on b"\\n" only; a line still being written waits for the next look. A rotated
+    log is followed: a new file at the path (another inode) or this file cut shorter than what was read. Nginx
+    writes into the renamed file until it reopens its log, so that file is read as long as the new one is empty
+    and while it is still in the log's folder; then the new one from its beginning.
+    """
 
     def __init__(self, lb, connection, path):
         self.lb, self.connection, self.path = lb, connection, shlex.quote(path)
-        self.offset = int(self.run(f"stat --format=%s {self.path}"))
+        self.folder = shlex.quote(posixpath.dirname(path) or ".")
+        self.inode, self.offset = (int(number) for number in self.run(f"stat -L --format='%i %s' {self.path}").split())
         self.partial = b""
 
     def run(self, command):
@@ -54,14 +62,42 @@ class LogReader:
             raise AnsibleError(f"{command} failed on {self.lb}: {to_text(stderr).strip()}")
         return stdout
 
+    def _read(self, file, offset):
+        """(inode, size, the bytes from offset on) of `file`, a shell word, opened once for both; (None, 0, b"")
+        when there is no such file (between a rotation's rename and the new file)."""
+        output = self.run(f"log={file}; {{ stat -L --format='%i %s' /dev/stdin && tail --bytes=+{offset + 1}; }} "
+                          f'< "$log" || [ ! -e "$log" ]')
+        if not output:
+            return None, 0, b""
+        head, data = output.partition(b"\n")[::2]
+        inode, size = (int(number) for number in head.split())
+        return inode, size, data
+
+    def _rest_of_renamed(self):
+        """What the file this reader followed got since the last look, while it is still in the log's folder."""
+        return self._read(f'"$(find {self.folder} -maxdepth 1 -type f -inum {self.inode} -print -quit)"',
+                          self.offset)[2]
+
     def records(self, data):
         return [analysis.parse_line(line, self.lb) for line in data.split(b"\n") if line]
 
-    def since_last_look(self):
-        data = self.run(f"tail --bytes=+{self.offset + 1} {self.path}")
+    def _complete_lines(self, data):
         self.offset += len(data)
         *complete, self.partial = (self.partial + data).split(b"\n")
         return self.records(b"\n".join(complete))
+
+    def since_last_look(self):
+        inode, size, data = self._read(self.path, self.offset)
+        if inode == self.inode and size >= self.offset:
+            return self._complete_lines(data)
+        records = []
+        if inode != self.inode:
+            records = self._complete_lines(self._rest_of_renamed())
+            if size == 0:  # no new file yet, or Nginx still writes into the renamed one
+                return records
+        # On to the new file (or the cut one) from its beginning; a line cut by the rotation is never completed.
+        self.inode, self.offset, self.partial = inode, 0, b""
+        return records + self._complete_lines(self._read(self.path, 0)[2])
 
     def before(self):
         """The lines logged before this reader began (at most READ_BACK_LINES of them)."""

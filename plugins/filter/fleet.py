@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # MIT License (see LICENSE)
-# Documentation: live_hosts.yml, serving.yml, server_entries.yml, failed_step.yml, smoke_outcome.yml and
-# open_connections_filter.yml next to this file.
+# Documentation: live_hosts.yml, serving.yml, server_entries.yml, failed_step.yml, smoke_outcome.yml,
+# open_connections_filter.yml, input_errors.yml and host_values.yml next to this file.
 
 """Jinja filters over the fleet: which hosts the LBs list, and what a failed task said, on one line."""
 
@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.fleet.deployer.plugins.module_utils import inputs
 from ansible_collections.fleet.deployer.plugins.plugin_utils import fleet
 
 
 def live_hosts(names, hostvars, lb_hosts, address_var="app_backend_address"):
     """The names whose backend address any of lb_hosts lists in nginx_lb_live_servers, drained or not."""
-    hosts = [fleet.Host(name=name, address=str(hostvars[name].get(address_var, ""))) for name in names]
+    hosts = [fleet.Host(name=name, address=inputs.address_key(hostvars[name].get(address_var, ""))) for name in names]
     servers = {lb: hostvars[lb].get("nginx_lb_live_servers") for lb in lb_hosts}
     return [host.name for host in fleet.live_hosts(hosts, servers)]
 
 
 def serving(servers, answers, hostvars, app_hosts, address_var="app_backend_address"):
     """fleet.serving with each backend address named by its inventory host."""
-    host_of = {str(hostvars[name].get(address_var, "")): name for name in app_hosts}
+    host_of = {inputs.address_key(hostvars[name].get(address_var, "")): name for name in app_hosts}
     return fleet.serving(servers, list(answers), host_of)
 
 
@@ -36,6 +37,19 @@ def open_connections_filter(port, ignored_addresses=()):
         return fleet.open_connections_filter(port, ignored_addresses)
     except fleet.Refusal as refusal:
         raise AnsibleFilterError(str(refusal)) from None
+
+
+def input_errors(checks):
+    """inputs.input_errors: one message per value that must not reach a file, naming it; [] when all are good."""
+    try:
+        return inputs.input_errors(checks)
+    except KeyError as error:
+        raise AnsibleFilterError("input_errors: %s" % error.args[0]) from None
+
+
+def host_values(names, hostvars, var):
+    """{"VAR of HOST": value} for each host of names that has var - what input_errors takes."""
+    return {f"{var} of {name}": hostvars[name][var] for name in names if var in hostvars[name]}
 
 
 def failed_step(result, task_name):
@@ -58,4 +72,5 @@ class FilterModule:
     def filters(self):
         return {"live_hosts": live_hosts, "failed_step": failed_step, "server_entries": server_entries,
                 "serving": serving, "smoke_outcome": smoke_outcome,
-                "open_connections_filter": open_connections_filter}
+                "open_connections_filter": open_connections_filter, "input_errors": input_errors,
+                "host_values": host_values}

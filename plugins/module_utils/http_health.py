@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves import http_client
+from ansible_collections.fleet.deployer.plugins.module_utils.inputs import InputError, normalised_address
 
 POLL_SECONDS = 0.2  # a service that has just started answers within a few polls
 
@@ -38,10 +39,18 @@ def poll_until_200(ask, timeout):
 
 
 def address_error(backends):
-    """The message naming the backends ({name: address}) whose address is not host:port; '' when there are none."""
-    bad = ['%s=%r' % (name, address) for name, address in sorted(backends.items())
-           if not isinstance(address, str) or ':' not in address or not address.rsplit(':', 1)[1].isdigit()]
-    return 'backend address %s is not host:port' % ', '.join(bad) if bad else ''
+    """The message naming the backends ({name: address}) whose address is not host:port with a port from 1 to
+    65535 (99999 would be probed as 34463); '' when there are none."""
+    bad = ['%s=%r' % (name, address) for name, address in sorted(backends.items()) if not _is_address(address, name)]
+    return 'backend address %s is not host:port (a port from 1 to 65535)' % ', '.join(bad) if bad else ''
+
+
+def _is_address(address, name):
+    try:
+        normalised_address(address, name)
+    except InputError:
+        return False
+    return True
 
 
 class Probe:

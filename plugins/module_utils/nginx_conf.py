@@ -10,6 +10,8 @@ Edits are spans of the original text: whatever an edit does not cover is kept by
 
 from __future__ import annotations
 
+import fnmatch
+import os.path
 import re
 
 # Same token rules as ngx_conf_read_token(): '#' opens a comment only where a token could start,
@@ -63,6 +65,10 @@ class Parsed:
     """Directive tree of one configuration text, plus where its comments end."""
 
     def __init__(self, text):
+        if text.startswith('\ufeff'):
+            # Nginx would read it as part of the first directive's name and refuse the file.
+            raise NginxConfError('line 1: the file starts with a UTF-8 byte order mark (BOM), which Nginx reads as '
+                                 'part of the first directive ("unknown directive"); save the file without it')
         self.text = text
         self.comment_ends = set()
         self.directives = self._parse(self._tokens())
@@ -114,6 +120,16 @@ class Parsed:
             raise NginxConfError('unexpected end of file, expecting ";" or "}"')
         return top
 
+    def directives_named(self, name):
+        """Every directive called name, in file order, at any depth."""
+        found, pending = [], list(reversed(self.directives))
+        while pending:
+            directive = pending.pop()
+            if directive.name == name:
+                found.append(directive)
+            pending.extend(reversed(directive.children or []))
+        return found
+
     def blocks(self, name):
         """Every block directive called name, in file order, at any depth (not looking inside the ones found)."""
         found = []
@@ -145,13 +161,40 @@ def _unescape(raw):
     return _ESCAPE_RE.sub(lambda match: _ESCAPES.get(match.group(1), match.group()), raw)
 
 
+_DUMP_HEADER_RE = re.compile(r'^# configuration file (.+):\r?\n', re.MULTILINE)
+
+
 def split_config_dump(dump):
-    """Split the output of ``nginx -T`` into (path, text) per configuration file."""
-    headers = list(re.finditer(r'^# configuration file (.+):\r?\n', dump, re.MULTILINE))
+    """Split the output of ``nginx -T`` into (path, text) per configuration file.
+
+    Nginx writes a header line before each file, but a file may hold a comment that reads the same. A header line
+    counts only where Nginx could have written it: after a whole file (outside any block or quoted string) and
+    naming a file that an ``include`` of the files before it matches; anywhere else it is a comment of its file.
+    """
+    headers = list(_DUMP_HEADER_RE.finditer(dump))
     if not headers:
         raise NginxConfError('no "# configuration file ...:" header found; is this the output of nginx -T?')
-    return [(header.group(1), dump[header.end():headers[i + 1].start() if i + 1 < len(headers) else len(dump)])
-            for i, header in enumerate(headers)]
+    conf_dir = os.path.dirname(headers[0].group(1))
+    accepted, included = [headers[0]], []   # included: the patterns of the files before the current one
+    for header in headers[1:]:
+        patterns = _includes(dump[accepted[-1].end():header.start()], conf_dir)
+        if patterns is None:
+            continue    # inside a block or a quoted string of the file before: part of it
+        if any(fnmatch.fnmatchcase(header.group(1), pattern) for pattern in included + patterns):
+            accepted.append(header)
+            included += patterns
+    ends = [header.start() for header in accepted[1:]] + [len(dump)]
+    return [(header.group(1), dump[header.end():end]) for header, end in zip(accepted, ends)]
+
+
+def _includes(text, conf_dir):
+    """The absolute patterns of text's include directives, or None when text is no whole file."""
+    try:
+        parsed = Parsed(text)
+    except NginxConfError:
+        return None
+    return [os.path.join(conf_dir, directive.args[0].value)
+            for directive in parsed.directives_named('include') if directive.args]
 
 
 class Editor:

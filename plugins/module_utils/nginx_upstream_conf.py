@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fleet.deployer.plugins.module_utils.inputs import (
+    InputError, address_key, check_nginx_time, check_weight, normalised_address,
+)
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import Editor, NginxConfError, Parsed
 
 # The server parameters this code manages. Nginx's defaults are reported for lines that do not set them.
 VALUE_DEFAULTS = {'weight': 1, 'max_fails': 1, 'fail_timeout': '10s'}
 FLAG_PARAMS = ('down', 'backup')
 _INT_PARAMS = ('weight', 'max_fails')
-
-_PORT = r'(?P<port>\d{1,5})'
-_ADDRESS_RES = (
-    re.compile(r'unix:/[^\s;{}#"\'\\]+'),
-    re.compile(r'\[[0-9A-Fa-f:.]+\]:' + _PORT),
-    re.compile(r'[A-Za-z0-9_.-]+:' + _PORT),
-)
-_TIME_RE = re.compile(r'(?:\d+(?:ms|[smhdwMy])?)+')
+_UNIX_SOCKET = re.compile(r'unix:/[^\s;{}#"\'\\]+')
 
 
 def _upstreams(parsed):
@@ -33,15 +29,24 @@ def _upstream(parsed, name):
     return parsed.only_block(_upstreams(parsed), lambda block: block.args[0].value, name, 'upstream', 'upstreams')
 
 
-def _server_lines(block):
+def _server_lines(block, parsed):
+    """The block's server lines; an include is refused, since the servers it brings in could be neither read nor
+    edited here (a purge would leave them live)."""
+    for child in block.children:
+        if child.name == 'include':
+            raise NginxConfError("line %d: upstream '%s' includes %s; its servers there cannot be read or changed "
+                                 "here: write them in the block itself"
+                                 % (parsed.line_of(child.start), block.args[0].value,
+                                    ' '.join(word.value for word in child.args)))
     return [child for child in block.children
             if child.name == 'server' and child.children is None and child.args]
 
 
 def describe_server(directive, parsed):
-    """The server line as a dict: managed parameters (Nginx defaults when unset) and the others as they are."""
-    server = dict({'address': directive.args[0].value, 'down': False, 'backup': False, 'other_params': {}},
-                  **VALUE_DEFAULTS)
+    """The server line as a dict: managed parameters (Nginx defaults when unset) and the others as they are; the
+    address in the one form every comparison uses (inputs.address_key), so App1.example matches app1.example:80."""
+    server = dict({'address': address_key(directive.args[0].value), 'down': False, 'backup': False,
+                   'other_params': {}}, **VALUE_DEFAULTS)
     for token in directive.args[1:]:
         key, has_value, value = token.value.partition('=')
         if key in FLAG_PARAMS and not has_value:
@@ -65,7 +70,7 @@ def describe_upstreams(text, name=None):
     for block in _upstreams(parsed):
         if name is not None and block.args[0].value != name:
             continue
-        servers = _server_lines(block)
+        servers = _server_lines(block, parsed)
         described.append({
             'name': block.args[0].value,
             'line': parsed.line_of(block.start),
@@ -79,17 +84,7 @@ def describe_upstreams(text, name=None):
 def upstream_servers(text, name):
     """The servers of the one upstream called name, as describe_server() reports them."""
     parsed = Parsed(text)
-    return [describe_server(server, parsed) for server in _server_lines(_upstream(parsed, name))]
-
-
-def address_key(address):
-    """How Nginx would tell two server addresses apart: host case-insensitive, port 80 when left out."""
-    if address.startswith('unix:'):
-        return address
-    match = re.fullmatch(r'(\[[^\]]*\]|[^:]*)(?::(\d+))?', address)
-    if match is None:
-        return address
-    return '%s:%d' % (match.group(1).lower(), int(match.group(2) or 80))
+    return [describe_server(server, parsed) for server in _server_lines(_upstream(parsed, name), parsed)]
 
 
 def validate_servers(servers):
@@ -99,21 +94,29 @@ def validate_servers(servers):
         address = server.get('address')
         if not address:
             raise NginxConfError('every server needs an address; got %r' % (server,))
-        match = next((m for m in (regex.fullmatch(address) for regex in _ADDRESS_RES) if m), None)
-        if match is None or 'port' in match.groupdict() and not 0 < int(match.group('port')) < 65536:
-            raise NginxConfError("server address '%s' is not host:port, [ipv6]:port or unix:/path" % address)
-        if address_key(address) in seen:
-            raise NginxConfError("server address '%s' is listed twice" % address)
-        seen.add(address_key(address))
-        weight, max_fails, fail_timeout = server.get('weight'), server.get('max_fails'), server.get('fail_timeout')
+        weight, max_fails = server.get('weight'), server.get('max_fails')
         if weight is not None and weight < 1:
             raise NginxConfError('weight %s of server %s is below 1: Nginx has no weight 0; to send a server '
                                  'no traffic, give it down: true' % (weight, address))
         if max_fails is not None and max_fails < 0:
             raise NginxConfError('max_fails %s of server %s is below 0' % (max_fails, address))
-        if fail_timeout is not None and not _TIME_RE.fullmatch(str(fail_timeout)):
-            raise NginxConfError("fail_timeout '%s' of server %s is not an Nginx time such as 10s or 1m30s"
-                                 % (fail_timeout, address))
+        if not _UNIX_SOCKET.fullmatch(address):
+            _check(normalised_address, address, "server address '%s' is not host:port, [ipv6]:port or unix:/path: "
+                                                "it" % address)
+        for key, check in (('weight', check_weight), ('fail_timeout', check_nginx_time)):
+            if server.get(key) is not None:
+                _check(check, server[key], "%s '%s' of server %s" % (key, server[key], address))
+        if address_key(address) in seen:
+            raise NginxConfError("server address '%s' is listed twice" % address)
+        seen.add(address_key(address))
+
+
+def _check(check, value, what):
+    """check (from inputs) applied to value; its refusal as an NginxConfError that starts with what."""
+    try:
+        check(value, what)
+    except InputError as error:
+        raise NginxConfError('%s %s' % (what, error.why)) from None
 
 
 def _param_text(key, value):
@@ -170,7 +173,7 @@ def edit_upstream(text, name, servers, purge=False):
     parsed = Parsed(text)
     block = _upstream(parsed, name)
     editor = Editor(parsed)
-    server_lines = _server_lines(block)
+    server_lines = _server_lines(block, parsed)
     existing = {}
     for directive in server_lines:
         existing.setdefault(address_key(directive.args[0].value), []).append(directive)

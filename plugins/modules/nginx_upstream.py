@@ -17,7 +17,8 @@ options:
   upstream:
     description:
       - Name of the upstream block, matched exactly (C(app) does not match C(app_v2)).
-      - The module fails if the file has no such block, or more than one.
+      - The module fails if the file has no such block, or more than one, or if the block has an C(include), since the
+        servers it brings in could not be read or changed here (a purge would leave them live).
     type: str
     required: true
   servers:
@@ -32,12 +33,12 @@ options:
     suboptions:
       address:
         description:
-          - V(host:port), V([ipv6]:port) or V(unix:/path).
+          - V(host:port) (an IPv4 address or a DNS name), V([ipv6]:port) or V(unix:/path); the port from 1 to 65535.
         type: str
         required: true
       weight:
         description:
-          - Weight for weighted round robin, 1 or more.
+          - Weight for weighted round robin, from 1 to 1000000 (Nginx sums an upstream's weights in one integer).
           - There is no weight 0 in Nginx; to send a server no traffic, set O(servers[].down=true).
         type: int
       down:
@@ -137,7 +138,10 @@ servers:
   elements: dict
   contains:
     address:
-      description: Address as written, quotes and escapes resolved.
+      description:
+        - Address as Nginx reads it, in the one form every comparison uses - host names in lower case, IPv6
+          compressed, port 80 when the line leaves it out - so V(App1.example) is reported as V(app1.example:80).
+        - A V(unix:) address as written.
       type: str
       sample: 10.0.0.11:8080
     weight:

@@ -27,6 +27,8 @@ options:
   upstream:
     description:
       - Report only the upstream blocks with this name; the module fails if there is none.
+      - The module fails if a block it reports has an C(include) (its servers there could not be read), or if a file
+        starts with a UTF-8 byte order mark (Nginx would refuse it).
     type: str
   test_command:
     description:
@@ -52,7 +54,7 @@ options:
     suboptions:
       backends:
         description: The backends to ask, each by the name its answer is reported under, with the C(host:port)
-          to connect to; none are asked when empty.
+          to connect to (the port from 1 to 65535); none are asked when empty.
         type: dict
         default: {}
       health_path:
@@ -153,7 +155,8 @@ upstreams:
     servers:
       description:
         - Its servers, in file order, with the same keys as RV(fleet.deployer.nginx_upstream#module:servers)
-          (V(address), V(weight), V(down), V(backup), V(max_fails), V(fail_timeout), V(other_params)).
+          (V(address), V(weight), V(down), V(backup), V(max_fails), V(fail_timeout), V(other_params)); the address
+          in its normalised form (host names in lower case, IPv6 compressed, port 80 when not written).
         - A parameter a line does not set is reported with Nginx's default.
       type: list
       elements: dict
@@ -252,7 +255,8 @@ def main():
         supports_check_mode=True,
     )
     probe = module.params['probe'] or {}
-    error = address_error(probe.get('backends') or {})
+    backends = probe.get('backends') or {}
+    error = address_error(backends)
     if error:
         module.fail_json(msg=error)
     try:

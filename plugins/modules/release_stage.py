@@ -14,9 +14,10 @@ description:
     connection per host rather than one per file - in this order, stopping at the first step that fails.
   - Creates the system user O(user) when missing (no home, no login shell), or sets its home and shell back.
   - Creates O(release_dir) (root, mode 0755) when missing.
-  - Writes each of O(files) whose content differs (a temporary file renamed over it), owned by root, and sets its mode.
+  - Writes each of O(files) and O(secret_files) whose content differs (a temporary file renamed over it), owned by
+    root, and sets its mode.
   - Removes the releases in the folder that holds O(release_dir) beyond the O(keep) newest (by modification time),
-    never O(release_dir) itself nor one named in O(protect).
+    never O(release_dir) itself, one named in O(protect), nor the one O(current) points to.
   - Nothing it does restarts anything; RV(changed_files) tells the caller what the running service has not read.
 version_added: 1.2.0
 options:
@@ -46,6 +47,28 @@ options:
         description: Its mode, e.g. C(0644).
         type: raw
         default: '0644'
+  secret_files:
+    description:
+      - Files like O(files) whose content is secret, such as the service's environment - its content never appears
+        in the result, the invocation or the diff, which shows its sha256 before and after instead.
+      - Its mode is set before new content replaces it, so the content is never readable with a looser mode.
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.2.0
+    suboptions:
+      dest:
+        description: Absolute path of the file, as in O(files).
+        type: path
+        required: true
+      content:
+        description: What the file holds.
+        type: str
+        required: true
+      mode:
+        description: Its mode; C(0600) lets only root read it (systemd reads an C(EnvironmentFile) as root).
+        type: raw
+        default: '0600'
   keep:
     description: How many releases to keep in the parent of O(release_dir), the newest first; at least 2.
     type: int
@@ -55,6 +78,12 @@ options:
     type: list
     elements: str
     default: []
+  current:
+    description:
+      - Path of the symlink to the release the service runs; the release it points to is never removed, whatever
+        O(protect) says (after an interrupted rollback it may not be the one the caller believes runs).
+    type: path
+    version_added: 1.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -63,7 +92,7 @@ attributes:
     details: Reports the user, folder, files and releases it would create, change or remove, and changes nothing.
   diff_mode:
     support: full
-    details: Each written file's content before and after.
+    details: Each written file's content before and after; the sha256 of a secret file's content.
   platform:
     platforms: posix
 requirements:
@@ -78,10 +107,11 @@ EXAMPLES = r"""
     user: user-api
     release_dir: /opt/user-api/releases/1.1.0
     files:
-      - dest: /opt/user-api/releases/1.1.0/release.env
-        content: "GREETING=\"hello\"\n"
       - dest: /etc/systemd/system/user-api.service
         content: "{{ lookup('ansible.builtin.template', 'service.j2') }}"
+    secret_files:
+      - dest: /opt/user-api/releases/1.1.0/release.env
+        content: "DB_PASSWORD=\"{{ vault_db_password }}\"\n"
     keep: 3
     protect: [1.0.0, 0.9.0]
   register: staged
@@ -94,7 +124,7 @@ user_created:
   type: bool
   sample: false
 changed_files:
-  description: The O(files) whose content was written (or would be), in the order given.
+  description: The O(files), then the O(secret_files), whose content was written (or would be), in the order given.
   returned: always
   type: list
   elements: str
@@ -107,6 +137,8 @@ removed:
   sample: ["0.8.0"]
 """
 
+import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -124,6 +156,28 @@ def read_bytes(path):
             return existing.read()
     except FileNotFoundError:
         return None
+
+
+@contextlib.contextmanager
+def private_umask():
+    """atomic_move gives a file it creates 0666 less the umask: with 077 nobody else can read it before its mode is
+    set."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def diff_of(dest, before, after, secret):
+    """A file's diff: its content, or for a secret file the sha256 of its content ('' when it does not exist)."""
+    if secret:
+        before, after = [('sha256 %s\n' % hashlib.sha256(data).hexdigest()) if data is not None else ''
+                         for data in (before, after.encode('utf-8'))]
+        dest = '%s (secret: sha256 of its content)' % dest
+    else:
+        before = (before or b'').decode('utf-8', 'replace')
+    return dict(before_header=dest, before=before, after_header=dest, after=after)
 
 
 def old_releases(releases_dir, keep, protected):
@@ -180,24 +234,30 @@ class Stage:
             os.makedirs(path, mode=0o755)
         self.result['changed'] |= self.ensure_owned(path, '0755')
 
+    def file_specs(self):
+        """(spec, secret) for every file to write."""
+        return [(spec, False) for spec in self.params['files']] + [(spec, True) for spec in self.params['secret_files']]
+
     def write_files(self):
-        for spec in self.params['files']:
+        for spec, secret in self.file_specs():
             dest, content = spec['dest'], spec['content']
             before = read_bytes(dest)
-            if before != content.encode('utf-8'):
-                self.result['changed_files'].append(dest)
-                self.diff.append(dict(before_header=dest, before=(before or b'').decode('utf-8', 'replace'),
-                                      after_header=dest, after=content))
-                if self.check:
-                    continue
-                write_atomic(self.module, dest, content)
-            if os.path.exists(dest):  # in check mode a new file is not there yet
+            if before is not None:  # the mode first: new content takes the mode of the file it replaces
                 self.result['changed'] |= self.ensure_owned(dest, spec['mode'])
+            if before == content.encode('utf-8'):
+                continue
+            self.result['changed_files'].append(dest)
+            self.diff.append(diff_of(dest, before, content, secret))
+            if self.check:
+                continue
+            with private_umask():
+                write_atomic(self.module, dest, content)
+            self.ensure_owned(dest, spec['mode'])
         self.result['changed'] |= bool(self.result['changed_files'])
 
     def refuse_files_without_a_folder(self):
         """Before anything changes: every file goes into a folder that exists or into the release's."""
-        for spec in self.params['files']:
+        for spec, _secret in self.file_specs():
             folder = os.path.dirname(spec['dest'])
             if folder != self.release_dir and not os.path.isdir(folder):
                 self.fail('files', 'the folder of %s does not exist; nothing was changed' % spec['dest'])
@@ -207,6 +267,9 @@ class Stage:
         if not os.path.isdir(releases_dir):  # check mode on a first install
             return
         protected = set(self.params['protect']) | {os.path.basename(self.release_dir)}
+        current = self.params['current']
+        if current and os.path.islink(current):
+            protected.add(os.path.basename(os.path.realpath(current)))
         keep = self.params['keep']
         if not os.path.isdir(self.release_dir):  # check mode: it would be made now, so the newest
             keep -= 1
@@ -235,8 +298,15 @@ def main():
                 content=dict(type='str', required=True),
                 mode=dict(type='raw', default='0644'),
             )),
+            # Only each content is secret: where a file goes and its mode show in the result.
+            secret_files=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
+                dest=dict(type='path', required=True),
+                content=dict(type='str', required=True, no_log=True),
+                mode=dict(type='raw', default='0600'),
+            )),
             keep=dict(type='int', default=3),
             protect=dict(type='list', elements='str', default=[]),
+            current=dict(type='path'),
         ),
         supports_check_mode=True,
     )

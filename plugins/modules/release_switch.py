@@ -129,6 +129,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves import http_client
 from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
 from ansible_collections.fleet.deployer.plugins.module_utils.http_health import get, poll_until_200
+from ansible_collections.fleet.deployer.plugins.module_utils.inputs import InputError, check_port
 
 
 def read_link(path):
@@ -268,8 +269,10 @@ def main():
         required_together=[('fact_path', 'fact')],
         supports_check_mode=True,
     )
-    if not 0 < module.params['health_port'] < 65536:
-        module.fail_json(msg='health_port=%d is not a TCP port' % module.params['health_port'])
+    try:
+        check_port(module.params['health_port'], 'health_port')
+    except InputError as refusal:
+        module.fail_json(msg=str(refusal))
     Switch(module).run()
 
 

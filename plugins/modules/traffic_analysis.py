@@ -17,6 +17,8 @@ description:
     settles.
   - The reference is what every other backend answered in the same seconds or, with O(baseline), all the traffic
     of an earlier window (the old version before the change).
+  - Only users' requests are judged. A request whose side a tester chose with the canary header (logged with
+    C(route) V(tester) by the nginx_lb role's Nginx) counts on neither side; a line without C(route) is a user's.
   - The samples come from the access log of every LB in O(lbs) at once (each LB reached over its own connection,
     as Ansible reaches it; the task's host is one of them), merged; or, with C(settings.provider=prometheus), from
     PromQL over the Prometheus HTTP API at C(settings.prometheus_url), by the C(instance) label.
@@ -85,7 +87,12 @@ options:
     type: dict
     default: {}
   log_path:
-    description: The access log on every LB, one JSON object per request (the nginx_lb role's C(upstream_json)).
+    description:
+      - The access log on every LB, one JSON object per request (the nginx_lb role's C(upstream_json)).
+      - Read as bytes; a line that is not UTF-8 (a client's raw bytes in its request line) is still judged.
+      - A rotated log is followed - a new file at the path, or the file cut short. The renamed file is read to its
+        end while it is in the same folder and the new one is still empty (Nginx writes into it until it reopens
+        its log), then the new one from its beginning.
     type: path
     default: /var/log/nginx/access.log
   lookback:

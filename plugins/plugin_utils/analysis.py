@@ -12,7 +12,8 @@ Every strategy asks the same question over the same kind of window:
 - a blue-green bake: the new colour against the old colour's traffic before the switch (a baseline).
 
 Flow: ``parse_line`` every LB's access log line into a ``Record`` (tagged with its LB), ``analyse(records,
-new_addresses, start, end)`` -> a ``Window`` with the ``SideStats`` of both sides and each LB's counts, or
+new_addresses, start, end)`` -> a ``Window`` with the ``SideStats`` of both sides and each LB's counts (testers'
+requests left out: they chose their side), or
 ``Figures`` straight from Prometheus; ``judge(new, reference, Rules())`` -> a ``Verdict`` with its numbers;
 ``settle`` says when a watch may stop; ``drifting_lbs`` names an LB whose share is off.
 
@@ -47,6 +48,9 @@ MODES = ('enforce', 'dry_run')
 # $upstream_addr and $upstream_status list one entry per attempt, separated by ", "; a " : " starts the entries of
 # another upstream group after an internal redirect. A bare ':' is part of an address (host:port), never a separator.
 _ATTEMPT_SEPARATOR = re.compile(r'\s*,\s*|\s+:\s+')
+# The access log's `route` of a request whose side a tester chose with the canary header (nginx_lb's nginx.conf);
+# every other request is a user's, also in lines logged before the field existed.
+TESTER_ROUTE = 'tester'
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Record:
     attempts: tuple = ()  # (address, status or None) per backend tried, in order: the last one answered
     version: str = ''
     lb: str = ''
+    tester: bool = False  # its side was chosen, not split: never judged
 
 
 @dataclass
@@ -138,6 +143,7 @@ class Window:
     by_lb: dict = field(default_factory=dict)  # lb -> {'requests': n, 'new': m}
     skipped: int = 0  # blank or garbled lines
     outside: int = 0  # good lines outside the window
+    testers: int = 0  # testers' requests in the window, left out
 
     @property
     def observed_share(self):
@@ -288,8 +294,11 @@ def _pair_attempts(addresses, statuses):
 
 
 def parse_line(line, lb=''):
-    """One access log line -> a Record, or None for a blank or garbled line (never an exception)."""
+    """One access log line (bytes as read, or text) -> a Record, or None for a blank or garbled line (never an
+    exception)."""
     if isinstance(line, bytes):
+        # Nginx's escape=json writes a request's bytes >= 0x80 as they came: a client's invalid UTF-8 becomes
+        # U+FFFD, never a surrogate that a later encode would choke on.
         line = line.decode('utf-8', errors='replace')
     try:
         entry = json.loads(line)
@@ -299,7 +308,7 @@ def parse_line(line, lb=''):
         return Record(when=_when(entry), status=_number(entry['status'], int),
                       request_time=_number(entry['request_time'], float),
                       attempts=_pair_attempts(_attempts(entry.get('upstream')), statuses),
-                      version=str(entry.get('version') or ''), lb=lb)
+                      version=str(entry.get('version') or ''), lb=lb, tester=entry.get('route') == TESTER_ROUTE)
     except (ValueError, TypeError, KeyError):  # json.JSONDecodeError is a ValueError
         return None
 
@@ -314,7 +323,8 @@ def analyse(records, new_addresses, start=None, end=None):
 
     A request belongs to the side of the backend that answered it; each failed attempt before it (a retry) counts
     against the side of the backend that failed, so a new version's 502s stay its own even when the old one
-    answered. With no new addresses every request is the reference's: a baseline.
+    answered. With no new addresses every request is the reference's: a baseline. A tester's request is counted
+    apart and judged on neither side: testers choose their side, so their traffic says nothing of users'.
     """
     new_addresses = frozenset([new_addresses] if isinstance(new_addresses, str) else new_addresses)
     window = Window(new=SideStats(), reference=SideStats(), start=start, end=end)
@@ -324,6 +334,9 @@ def analyse(records, new_addresses, start=None, end=None):
             continue
         if (start is not None and record.when < start) or (end is not None and record.when >= end):
             window.outside += 1
+            continue
+        if record.tester:
+            window.testers += 1
             continue
         for number, (address, status) in enumerate(record.attempts, start=1):
             stats = window.new if is_new(address, new_addresses) else window.reference

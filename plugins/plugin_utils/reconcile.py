@@ -12,6 +12,7 @@ Pure functions of plain data (no Ansible objects), so that a table of fleets can
 
 from __future__ import annotations
 
+from ansible_collections.fleet.deployer.plugins.module_utils.inputs import address_key
 from ansible_collections.fleet.deployer.plugins.plugin_utils.fleet import Refusal, in_service_floor
 
 IN, OUT, UNCHANGED = "in", "out", "unchanged"
@@ -41,16 +42,18 @@ def judge(probe, release):
 
 def decide_lb(servers, probes, hosts):
     """The rows for one LB: servers as nginx_upstream_info reads them, probes {address: probe},
-    hosts {address: {name, release}}."""
+    hosts {address: {name, release}}; addresses are matched in their one normalised form (address_key)."""
+    hosts = {address_key(address): host for address, host in hosts.items()}
+    probes = {address_key(address): probe for address, probe in probes.items()}
     rows = []
     for server in servers:
         address, down = server["address"], bool(server.get("down"))
-        host = hosts.get(address)
+        host = hosts.get(address_key(address))
         if host is None:
             rows.append({"host": "?", "address": address, "action": UNCHANGED, "down": down,
                          "why": "not an app host of the inventory: left alone"})
             continue
-        in_line, why = judge(probes.get(address, {}), host.get("release"))
+        in_line, why = judge(probes.get(address_key(address), {}), host.get("release"))
         if in_line is None or in_line != down:
             action = UNCHANGED
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.fleet.deployer.plugins.module_utils.inputs import InputError, check_port
 from ansible_collections.fleet.deployer.plugins.plugin_utils.fleet import whole_number
 
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]*")
@@ -17,9 +18,10 @@ def input_errors(version, port, keep):
     errors = []
     if not _VERSION.fullmatch(str(version)):  # `$` would let a trailing newline through
         errors.append(f"release_version={json.dumps(str(version))} is not a version (letters, digits, . _ + -).")
-    number = whole_number(port)
-    if number is None or not 0 < number < 65536:
-        errors.append(f"release_port={json.dumps(port, default=str)} is not a TCP port (1-65535).")
+    try:
+        check_port(port, "release_port")
+    except InputError as error:
+        errors.append(str(error))
     number = whole_number(keep)
     if number is None or number < 2:
         errors.append(f"release_keep={json.dumps(keep, default=str)} must be 2 or more (the current and the previous release).")

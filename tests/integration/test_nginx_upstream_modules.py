@@ -237,7 +237,7 @@ def test_info_asks_the_backends_health_and_tests_the_configuration_in_the_same_r
     assert probed['probes']['gone1']['health'] is None
     assert 'Connection refused' in probed['probes']['gone1']['error']
     assert 'probes' not in results['not_asked'] and results['not_asked']['upstreams'] == probed['upstreams']
-    assert results['bad_address']['msg'] == "backend address blue2='nowhere' is not host:port"
+    assert results['bad_address']['msg'] == "backend address blue2='nowhere' is not host:port (a port from 1 to 65535)"
     assert not results['test_fails'].get('failed') and results['test_fails']['config_test']['rc'] == 1
     assert 'unknown directive "bogus"' in ' '.join(results['test_fails']['config_test']['output'])
     refused = results['refused']

@@ -3,6 +3,7 @@ watch that judges while lines arrive, the look back of a status, an LB off the a
 deprecated canary_watch that redirects to it."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -90,6 +91,59 @@ def test_a_baseline_is_the_reference(tmp_path):
                    lambda log: traffic(log, 8, new_share=100))
     assert judged['decision'] == 'pass', judged['reason']
     assert judged['reference']['requests'] == 5000 and judged['baseline'] == {'start': before, 'end': before + 20}
+
+
+def test_a_raw_0xff_in_a_request_line_is_judged_not_a_traceback(tmp_path):
+    """A client's invalid UTF-8 as Nginx logs it (see test_traffic_shares.py): 10 of NEW's requests are 500s with a
+    raw 0xFF byte in their request line. They fail the step: neither a traceback nor lines skipped as garbled."""
+    def load(log):
+        traffic(log, 3, new_share=100)
+        with open(log, 'ab') as handle:
+            for _ in range(10):
+                handle.write(line(time.time(), NEW, 500).encode().replace(b'GET / ', b'GET /caf\xff%FF '))
+        traffic(log, 3, new_share=100)
+
+    judged = watch(tmp_path, {'seconds': 30}, load)
+    assert judged['decision'] == 'fail' and judged['new']['errors'] == 10, judged['reason']
+
+
+def read_since_written(log):
+    """Whether the watch has read `log` since it was last written: the access time (relatime) is at its change."""
+    status = log.stat()
+    return status.st_atime_ns >= status.st_mtime_ns
+
+
+def rotate(log, how):
+    """Once the watch has read `log`, rotates it `how` while NEW's requests go on; returns how many there were.
+    Renamed (logrotate's create): 50 into the renamed file, which Nginx writes until it reopens its log, before
+    and 50 after the new file appears, then 100 into the new one. Truncated (copytruncate): 100 into the cut file.
+    Either way the log at the path holds fewer bytes than were read before, so only a rotation check finds them."""
+    with open(log, 'a', encoding='utf-8') as handle:
+        handle.write(''.join(line(time.time(), OLD) for _ in range(250)))
+    deadline = time.monotonic() + 60  # ansible-playbook's start, on a busy machine
+    while not read_since_written(log):
+        assert time.monotonic() < deadline, 'the watch never read the log'
+        time.sleep(0.05)
+    if how == 'truncated':
+        os.truncate(log, 0)
+        traffic(log, 0.4, new_share=100)
+        return 100
+    renamed = log.with_name('access.log.1')
+    log.rename(renamed)
+    traffic(renamed, 0.2, new_share=100)
+    time.sleep(1)  # the watch looks while there is no log at the path
+    log.touch()
+    time.sleep(1)  # and while the new one is empty
+    traffic(renamed, 0.2, new_share=100)
+    traffic(log, 0.4, new_share=100)
+    return 200
+
+
+@pytest.mark.parametrize('how', ['renamed', 'truncated'])
+def test_a_rotated_log_is_followed(tmp_path, how):
+    written = []
+    judged = watch(tmp_path, {'seconds': 8, 'deadline_seconds': 20}, lambda log: written.append(rotate(log, how)))
+    assert judged['decision'] == 'pass' and judged['new']['requests'] == written[0], judged
 
 
 def test_a_status_looks_back_once(tmp_path):

@@ -24,16 +24,18 @@ CANARY = '10.89.0.5:8000'
 STABLE = ['10.89.0.6:8000', '10.89.0.7:8000', '10.89.0.8:8000', '10.89.0.9:8000']
 
 
-def log_line(when, upstream, status=200, upstream_status=None, request_time=0.002, version='1.1.0', msec=True):
-    """One line exactly as the LB's log_format upstream_json (escape=json) writes it."""
+def log_line(when, upstream, status=200, upstream_status=None, request_time=0.002, version='1.1.0', msec=True,
+             route=None):
+    """One line exactly as the LB's log_format upstream_json (escape=json) writes it; without `route`, as it was
+    written before the field existed."""
     upstreams = [upstream] if isinstance(upstream, str) else upstream
     if upstream_status is None:
         upstream_status = ', '.join(['502'] * (len(upstreams) - 1) + [str(status)])
     stamp = datetime.fromtimestamp(int(when), timezone.utc).isoformat()
     return ('{"time":"%s",%s"remote":"10.89.0.1","request":"GET / HTTP/1.1","status":%d,"upstream":"%s",'
-            '"upstream_status":"%s","request_time":%.3f,"upstream_response_time":"%.3f","version":"%s"}') % (
+            '"upstream_status":"%s","request_time":%.3f,"upstream_response_time":"%.3f","version":"%s"%s}') % (
         stamp, '"msec":"%.3f",' % when if msec else '', status, ', '.join(upstreams), upstream_status,
-        request_time, request_time, version)
+        request_time, request_time, version, ',"route":"%s"' % route if route else '')
 
 
 def side(count, upstreams, latency=0.004, errors=0, start=T0, every=0.05, version='1.1.0', seed=1, added=0.0):
@@ -229,6 +231,34 @@ def test_garbled_lines_are_skipped_and_counted(bad):
     window = analyse([GOOD, bad, GOOD], [CANARY])
 
     assert (window.skipped, window.new.requests) == (1, 2)
+
+
+@pytest.mark.parametrize('route, tester', [(None, False), ('user', False), ('tester', True), ('other', False)])
+def test_only_the_tester_route_marks_a_tester(route, tester):
+    assert ca.parse_line(log_line(T0, CANARY, route=route)).tester is tester
+
+
+def requests_from_testers(count, latency=0.002, every=0.003):
+    """Requests a tester sent to the canary (X-Canary: always), as the LB logs them."""
+    return [log_line(T0 + number * every, CANARY, request_time=latency, route='tester') for number in range(count)]
+
+
+@pytest.mark.parametrize('canary_count, canary_errors, tester_lines, decision, as_users', [
+    pytest.param(200, 10, requests_from_testers(20000), 'fail', 'pass',
+                 id='fast 200s do not pass a canary with 5% errors'),
+    pytest.param(250, 0, requests_from_testers(300, latency=1.0, every=0.2), 'pass', 'fail',
+                 id='slow requests do not fail a healthy canary'),
+])
+def test_testers_requests_are_judged_on_neither_side(canary_count, canary_errors, tester_lines, decision, as_users):
+    users = log(side(canary_count, CANARY, errors=canary_errors), side(19 * canary_count, STABLE, seed=2))
+    window = analyse(users + tester_lines, [CANARY])
+
+    assert window.testers == len(tester_lines)
+    assert window.by_lb == {'lb1': {'requests': 20 * canary_count, 'new': canary_count}}
+    assert judge(window) == judge(analyse(users, [CANARY])) and judge(window).decision == decision
+    # the finding: had the LB logged them as users', the testers would have turned the verdict
+    as_users_lines = [line.replace('"route":"tester"', '"route":"user"') for line in tester_lines]
+    assert judge(analyse(users + as_users_lines, [CANARY])).decision == as_users
 
 
 def test_a_garbled_log_is_not_enough_data_not_a_traceback():

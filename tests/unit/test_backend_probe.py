@@ -56,9 +56,9 @@ def test_no_backends():
 
 @pytest.mark.parametrize("backends, message", [
     ({"app1": "10.0.0.11:8000", "app2": "[::1]:8000"}, ""),
-    ({"app1": "10.0.0.11"}, "backend address app1='10.0.0.11' is not host:port"),
-    ({"app2": 8000, "app1": "app1:http", "app3": "10.0.0.13:8000"},
-     "backend address app1='app1:http', app2=8000 is not host:port"),
+    ({"app1": "10.0.0.11"}, "backend address app1='10.0.0.11' is not host:port (a port from 1 to 65535)"),
+    ({"app2": 8000, "app1": "app1:http", "app3": "10.0.0.13:8000", "app4": "10.0.0.14:99999"},
+     "backend address app1='app1:http', app2=8000, app4='10.0.0.14:99999' is not host:port (a port from 1 to 65535)"),
 ])
 def test_address_error_names_every_bad_address(backends, message):
     assert address_error(backends) == message

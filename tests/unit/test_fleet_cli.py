@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,111 @@ def test_the_report_shows_every_judgement(tmp_path):
     markdown, _ = report.write(tmp_path, result, [], "the report")
     assert ("| bake after batch 1 | 4.0 s | lb_log | 300, 5.00%, 4 ms | 1200, 0.00%, 3 ms | 1e-09 | **fail**: error "
             "rate 5.0% (15 of 300) is above 0.1% |") in markdown.read_text()
+
+
+# ---- secrets: what -e gives never leaves the run, whatever fleet writes -----------------------------------------
+
+SECRET = "s3cr3t-in-an-extra-var"
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["deploy", "rolling", "--version", "1.1.0", "--batch", "2", "-e", '{"db": {"DB_PASSWORD": "x"}, "n": [1]}'],
+     ["deploy", "rolling", "--version", "1.1.0", "--batch", "2", "-e",
+      '{"db": {"DB_PASSWORD": "<redacted>"}, "n": ["<redacted>"]}']),
+    (["status", "-e", "a=1 b='two words'"], ["status", "-e", "a=<redacted> b=<redacted>"]),
+    (["status", "-ea=1", "--extra-vars=b=2", "--extra-vars", "@vars.yml"],
+     ["status", "-ea=<redacted>", "--extra-vars=b=<redacted>", "--extra-vars", "@vars.yml"]),
+    (["status", "-e", '{"unclosed": "x'], ["status", "-e", "<redacted>"]),  # refused, and still masked
+])
+def test_the_summary_shows_the_names_of_extra_vars_never_their_values(argv, shown):
+    assert cli.shown_argv(argv, cli.parser().parse_args(argv).extra_vars) == shown
+
+
+def test_extra_vars_are_masked_name_by_name():
+    assert summary.masked({"release_environment": {"DB_PASSWORD": SECRET}, "steps": [5, "pause"], "n": 3}) == {
+        "release_environment": {"DB_PASSWORD": "<redacted>"}, "steps": ["<redacted>", "<redacted>"], "n": "<redacted>"}
+
+
+@pytest.mark.parametrize("value", [f'{{"a": "{SECRET}', f"a='{SECRET}", f"[{SECRET}]"])
+def test_an_extra_var_that_does_not_parse_is_refused_without_quoting_it(tmp_path, capsys, monkeypatch, value):
+    monkeypatch.setenv("PATH", os.environ["PATH"])  # main puts the venv first in it
+    code = cli.main(["deploy", "rolling", "--version", "1.1.0", "-e", value, "--json", str(tmp_path / "s.json")])
+    assert code == summary.REFUSED
+    assert "-e <redacted>" in json.loads((tmp_path / "s.json").read_text())["outcome"]
+    assert SECRET not in (tmp_path / "s.json").read_text() + "".join(capsys.readouterr())
+
+
+USING_A_SECRET = """
+- name: Use a secret the way a deploy does - in a task's arguments, its diff and its result
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Write it (lineinfile returns its line in the invocation)
+      ansible.builtin.lineinfile:
+        line: "{{ release_environment.DB_PASSWORD }}"
+        path: "{{ playbook_dir }}/../written"
+        create: true
+        mode: "0600"
+"""
+
+
+def test_a_run_leaves_no_extra_var_value_anywhere_and_its_files_private(tmp_path):
+    """A real ansible-runner run: ansible-runner writes -e into env/extravars and every event into job_events,
+    and its `command` file holds the whole environment; none of it may stay in the report folder."""
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "rolling.yml").write_text(USING_A_SECRET)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = localhost,\n")
+    env = dict(os.environ, FLEET_PROJECT_DIR=str(tmp_path), ANSIBLE_LOCALHOST_WARNING="false")
+    report_dir, summary_file = tmp_path / "report", tmp_path / "ci" / "summary.json"
+    done = subprocess.run([sys.executable, "-m", "fleet_cli", "deploy", "rolling", "--version", "1.1.0", "--batch",
+                           "2", "-e", json.dumps({"release_environment": {"DB_PASSWORD": SECRET}}),
+                           "--report-dir", str(report_dir), "--json", str(summary_file)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "written").read_text() == SECRET + "\n"  # the playbook got it
+    kept = [path for path in report_dir.rglob("*") if path.is_file()] + [summary_file]
+    assert {path.name for path in kept} >= {"summary.json", "progress.log", cli.ANSIBLE_OUTPUT}
+    assert [path for path in kept if SECRET.encode() in path.read_bytes()] == []
+    assert SECRET not in done.stdout + done.stderr
+    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in kept} == {
+        path.name: "0o600" for path in kept}
+    result = json.loads(summary_file.read_text())
+    assert result["extravars"] == {"app_version": "1.1.0", "rolling_batch": 2,
+                                   "release_environment": {"DB_PASSWORD": "<redacted>"}}
+    assert result["argv"][:6] == ["deploy", "rolling", "--version", "1.1.0", "--batch", "2"]
+    assert "changed: [localhost]" in Path(result["artifacts"]["stdout"]).read_text()
+
+
+def test_the_lb_log_kept_beside_a_report_holds_only_what_the_report_needs(tmp_path, monkeypatch):
+    raw = json.loads(line(T0 + 1, "1.1.0"))
+    raw.update(remote="203.0.113.7", request="GET /reset?token=abc HTTP/1.1")
+
+    def lb_log(name, project, inventory, envvars, scratch, extravars):
+        Path(extravars["lb_log_dest"], "lb1.log").write_text(json.dumps(raw) + "\n")
+
+    monkeypatch.setattr(cli, "helper_playbook", lb_log)
+    for keep_raw, fields in [(False, set(lblog.REPORTED_FIELDS)), (True, set(raw))]:
+        entries, lbs = cli.read_lb_log(None, None, {}, tmp_path, tmp_path, T0, T0 + 2, keep_raw)
+        assert lbs == ["lb1"] and entries == lblog.parse([json.dumps(raw)])
+        kept = [json.loads(text) for text in (tmp_path / "lb-log" / "lb1.jsonl").read_text().splitlines()]
+        assert [set(record) for record in kept] == [fields]
+
+
+def test_keep_raw_logs_is_an_option_of_every_command(capsys):
+    for command in (["status"], ["deploy", "canary"], ["rollback"]):
+        with pytest.raises(SystemExit):
+            cli.parser().parse_args([*command, "--help"])
+        assert "--keep-raw-logs" in capsys.readouterr().out
+
+
+def test_the_html_report_shows_what_a_backend_says_as_text(tmp_path):
+    script = "<script>alert(1)</script>"
+    result = {"command": "fleet deploy rolling", "versions": {"from": [script], "to": "1.1.0"}, "result": "done",
+              "exit_code": 0, "outcome": script, "started": "x", "finished": "y", "seconds": 1.0,
+              "playbook": "playbooks/rolling.yml", "inventory": None, "check": False, "strategy": "rolling",
+              "artifacts": {"stdout": "stdout"}, "steps": [], "warnings": [script], "analysis": [],
+              "traffic": {"requests": 1, "versions": {script: 1}, "window": {"from_iso": "x", "to_iso": "y"},
+                          "lbs": ["lb1"], "data": "traffic.json", "errors": 0, "error_rate": 0.0, "failed_upstream": 0},
+              "hosts": [{"host": "app1", "before": script, "after": "1.1.0", "status": "replaced", "note": script}]}
+    _, page = report.write(tmp_path, result, [("blast radius", "low", script)], script)
+    assert "<script" not in page.read_text() and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.read_text()

@@ -64,3 +64,10 @@ def test_open_connections_filter_refuses_what_is_not_an_address_or_a_port(port, 
     with pytest.raises(AnsibleFilterError) as refused:
         fleet_filters.open_connections_filter(port, ignored)
     assert message in str(refused.value)
+
+
+def test_live_hosts_match_in_one_normalised_form():
+    hostvars = {"app1": {"app_backend_address": "App1.example:8000"}, "app2": {"app_backend_address": "[FD00::2]:80"},
+                "lb1": {"nginx_lb_live_servers": [{"address": "app1.example:8000"}, {"address": "[fd00::2]:80"}]}}
+
+    assert live_hosts(["app1", "app2"], hostvars, ["lb1"]) == ["app1", "app2"]

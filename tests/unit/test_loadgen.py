@@ -201,12 +201,22 @@ LOCAL = "http://127.0.0.1:9/"
     (["http://8.8.8.8/", "--requests", "1", "--timeout", "0.5"], "8.8.8.8"),
     (["http://172.32.0.1/", "--requests", "1", "--timeout", "0.5"], "172.32.0.1"),  # just past 172.16/12
     (["https://127.0.0.1:8080/"], "https://127.0.0.1:8080/"),
+    ([LOCAL, "--header", "X-Canary: always\r\nHost: elsewhere"], "--header 'X-Canary: always\\r\\nHost: elsewhere'"),
+    ([LOCAL, "--header", "X-Canary"], "--header 'X-Canary'"),
 ])
 def test_bad_arguments_exit_2_naming_the_value(tmp_path, args, named):
     proc, report = loadgen(tmp_path, *args)
     assert proc.returncode == 2
     assert named in proc.stderr
     assert report is None and proc.stdout == ""
+
+
+def test_headers_go_into_every_request():
+    ip, port, request = import_loadgen().resolve_target("http://127.0.0.1:8080/healthz",
+                                                         ["X-Canary: always", "Cookie: uid=a"])
+    assert (ip, port) == ("127.0.0.1", 8080)
+    assert request == (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: loadgen\r\nX-Canary: always\r\n"
+                       b"Cookie: uid=a\r\nAccept: */*\r\nConnection: close\r\n\r\n")
 
 
 def test_paused_generator_shows_lag_and_catches_up(serve, tmp_path):

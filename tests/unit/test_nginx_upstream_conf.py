@@ -168,10 +168,38 @@ def test_purge_keeps_listed_servers_untouched():
 
 
 def test_server_added_to_a_block_without_servers_goes_before_the_brace():
-    text = 'http {\n  upstream app {\n    include app-servers.conf;\n  }\n}\n'
+    text = 'http {\n  upstream app {\n    zone app 64k;\n  }\n}\n'
 
-    assert edited(text, {'address': 'a:1'}) == (
-        'http {\n  upstream app {\n    include app-servers.conf;\n    server a:1;\n  }\n}\n')
+    assert edited(text, {'address': 'a:1'}) == 'http {\n  upstream app {\n    zone app 64k;\n    server a:1;\n  }\n}\n'
+
+
+@pytest.mark.parametrize('read', [
+    lambda text: edit_upstream(text, 'app', [{'address': 'c:3'}], purge=True),
+    lambda text: upstream_servers(text, 'app'),
+    lambda text: describe_upstreams(text),
+])
+def test_include_inside_the_upstream_is_refused(read):
+    # A purge would leave the included servers live while reporting only c:3.
+    text = 'upstream app {\n    server a:1;\n    include app-servers.conf;\n}\n'
+
+    with pytest.raises(NginxConfError, match=r"^line 3: upstream 'app' includes app-servers.conf; its servers there "
+                                             "cannot be read or changed here"):
+        read(text)
+
+
+def test_file_with_a_byte_order_mark_is_refused_not_read_as_empty():
+    text = '\ufeffupstream app {\n    server a:1;\n}\n'
+
+    for read in (lambda: describe_upstreams(text), lambda: edited(text, {'address': 'a:1', 'weight': 2})):
+        with pytest.raises(NginxConfError, match=r'^line 1: the file starts with a UTF-8 byte order mark \(BOM\)'):
+            read()
+
+
+def test_servers_are_reported_in_the_one_normalised_form():
+    text = 'upstream app { server App1.Example; server [FD00:0::4]:8080; server 10.0.0.1:8000; server unix:/r.sock; }'
+
+    assert [server['address'] for server in upstream_servers(text, 'app')] == [
+        'app1.example:80', '[fd00::4]:8080', '10.0.0.1:8000', 'unix:/r.sock']
 
 
 @pytest.mark.parametrize('text', [SITE, SITE.replace('\n', '\r\n'), 'upstream app { server a:1; server b:2; }'])
@@ -200,9 +228,17 @@ def test_bytes_that_are_not_utf8_survive():
     ({'address': 'a:1', 'weight': -2}, 'weight -2 of server a:1 is below 1'),
     ({'address': 'a:1', 'max_fails': -1}, 'max_fails -1 of server a:1 is below 0'),
     ({'address': 'a:1', 'fail_timeout': '10 s'}, "fail_timeout '10 s' of server a:1 is not an Nginx time"),
-    ({'address': 'web1'}, "server address 'web1' is not host:port, [ipv6]:port or unix:/path"),
-    ({'address': 'a:1; server evil:2'}, "server address 'a:1; server evil:2' is not host:port"),
-    ({'address': 'a:70000'}, "server address 'a:70000' is not host:port"),
+    ({'address': 'web1'}, "server address 'web1' is not host:port, [ipv6]:port or unix:/path: it is not host:port"),
+    ({'address': 'a:1; server evil:2'}, "server address 'a:1; server evil:2' is not host:port, [ipv6]:port or "
+                                        "unix:/path: it does not start with an IPv4 address"),
+    ({'address': 'a:70000'}, "server address 'a:70000' is not host:port, [ipv6]:port or unix:/path: it does not "
+                             "end in a port from 1 to 65535"),
+    ({'address': '10.0.0.256:80'}, "server address '10.0.0.256:80' is not host:port, [ipv6]:port or unix:/path: "
+                                   "it does not hold a valid IPv4 address"),
+    ({'address': '[fe80::zz]:80'}, "server address '[fe80::zz]:80' is not host:port, [ipv6]:port or unix:/path: "
+                                   "it does not hold an IPv6 address"),
+    ({'address': 'a:1', 'weight': 10 ** 12}, "weight '1000000000000' of server a:1 is out of range: an Nginx server "
+                                             "weight must be from 1 to 1000000"),
     ({'weight': 3}, "every server needs an address; got {'weight': 3}"),
 ])
 def test_bad_server_is_refused_naming_the_value(server, message):
@@ -250,3 +286,19 @@ def test_nginx_dump_is_split_per_file():
                                        ('/etc/nginx/conf.d/app.conf', 'upstream app { server a:1; }\n')]
     with pytest.raises(NginxConfError, match='is this the output of nginx -T'):
         split_config_dump('nginx: the configuration file syntax is ok\n')
+
+
+def test_a_comment_that_reads_like_a_dump_header_does_not_split_the_dump():
+    app_conf = ('# configuration file /etc/nginx/sites/other.conf:\n'    # top level, but no include names it
+                'upstream app {\n'
+                '# configuration file /etc/nginx/conf.d/app.conf:\n'     # inside a block
+                '    server a:1;\n}\n')
+    main_conf = 'http { include conf.d/*.conf; include /etc/nginx/mime.types; }\n\n'
+    dump = ('# configuration file /etc/nginx/nginx.conf:\n' + main_conf +
+            '# configuration file /etc/nginx/conf.d/app.conf:\n' + app_conf + '\n'
+            '# configuration file /etc/nginx/mime.types:\ntypes { text/html html; }\n\n')
+
+    assert split_config_dump(dump) == [('/etc/nginx/nginx.conf', main_conf),
+                                       ('/etc/nginx/conf.d/app.conf', app_conf + '\n'),
+                                       ('/etc/nginx/mime.types', 'types { text/html html; }\n\n')]
+    assert upstream_servers(split_config_dump(dump)[1][1], 'app')[0]['address'] == 'a:1'

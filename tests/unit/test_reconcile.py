@@ -131,3 +131,14 @@ def test_report_lines_say_what_changed_and_why():
         "lb1 app1     10.0.0.1:8000        would go in: healthy on its current release 1.1.0",
         "lb1 app2     10.0.0.2:8000        would go out: unhealthy: no answer (health: [Errno 111] Connection refused)",
     ]
+
+
+def test_hosts_and_probes_match_servers_in_one_normalised_form():
+    # The inventory says App1.example:8000, the LB's line says app1.example:8000: the same server.
+    hosts = {"App1.example:8000": {"name": "app1", "release": "1.1.0"}}
+    probes = {"APP1.example:8000": OK_NEW}
+
+    decided = one_lb([{"address": "app1.example:8000", "down": True}], probes, hosts)
+
+    assert decided["rows"]["lb1"][0]["host"] == "app1"
+    assert decided["changes"] == {"lb1": [{"address": "app1.example:8000", "down": False}]}

@@ -3,6 +3,7 @@ differs (and their mode set), a second run that changes nothing, what check mode
 byte, and inputs refused before anything changes. Creating a real user is Molecule's part (every scenario stages
 onto fresh hosts); here the user is `nobody`, whose home and shell are already the ones asked for."""
 
+import hashlib
 import json
 import os
 import stat
@@ -33,20 +34,28 @@ def test_old_releases_are_those_beyond_the_newest_kept_less_the_protected(tmp_pa
     assert release_stage.old_releases(str(tmp_path), keep, protected) == removed
 
 
-def run_module(capsys, check=False, **args):
+def run_module_output(capsys, check=False, **args):
+    """What the module prints: its whole result, the invocation too."""
     if check:
         args["_ansible_check_mode"] = True
     with patch_module_args(args), pytest.raises(SystemExit):
         release_stage.main()
-    return json.loads(capsys.readouterr().out)
+    return capsys.readouterr().out
+
+
+def run_module(capsys, check=False, **args):
+    return json.loads(run_module_output(capsys, check, **args))
 
 
 def stage_args(tmp_path, version="1.1.0", env="GREETING=\"hi\"\n", keep=2, protect=("1.0.0",)):
     release_dir = tmp_path / "releases" / version
-    return dict(user="nobody", release_dir=str(release_dir), keep=keep, protect=list(protect), files=[
-        dict(dest=str(release_dir / "release.env"), content=env),
-        dict(dest=str(tmp_path / "user-api.service"), content="[Service]\n", mode="0600"),
-    ])
+    return dict(user="nobody", release_dir=str(release_dir), keep=keep, protect=list(protect),
+                files=[dict(dest=str(tmp_path / "user-api.service"), content="[Service]\n", mode="0600")],
+                secret_files=[dict(dest=str(release_dir / "release.env"), content=env)])
+
+
+def sha256_line(text):
+    return f"sha256 {hashlib.sha256(text.encode()).hexdigest()}\n"
 
 
 def snapshot(root):
@@ -60,17 +69,26 @@ def test_stages_the_release_removes_the_oldest_and_a_second_run_changes_nothing(
     args = stage_args(tmp_path, protect=["1.0.0", "0.9.0"])
     first = run_module(capsys, **args)
     assert first["changed"] and not first["user_created"]
-    assert first["changed_files"] == [spec["dest"] for spec in args["files"]]
+    assert first["changed_files"] == [spec["dest"] for spec in args["files"] + args["secret_files"]]
     assert first["removed"] == ["0.8.0"]
     assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["0.9.0", "1.0.0", "1.1.0"]
     release_dir = tmp_path / "releases" / "1.1.0"
     assert stat.S_IMODE(release_dir.stat().st_mode) == 0o755
     assert (release_dir / "release.env").read_text() == 'GREETING="hi"\n'
-    assert stat.S_IMODE((release_dir / "release.env").stat().st_mode) == 0o644
+    assert stat.S_IMODE((release_dir / "release.env").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "user-api.service").stat().st_mode) == 0o600
     assert [name for name in os.listdir(release_dir) if name.startswith(".")] == []  # no temporary file left
     second = run_module(capsys, **args)
     assert not second["changed"] and second["changed_files"] == [] and second["removed"] == []
+
+
+def test_the_release_current_points_to_is_never_removed(tmp_path, capsys):
+    """An interrupted rollback can leave `current` on a release the caller does not protect: it stays."""
+    make_releases(tmp_path / "releases", ["1.0.0", "0.9.0", "0.8.0"])
+    (tmp_path / "current").symlink_to(tmp_path / "releases" / "0.8.0")
+    staged = run_module(capsys, **stage_args(tmp_path), current=str(tmp_path / "current"))
+    assert staged["removed"] == ["0.9.0"]
+    assert (tmp_path / "releases" / "0.8.0").is_dir()
 
 
 def test_a_changed_content_is_rewritten_and_a_changed_mode_alone_is_set(tmp_path, capsys):
@@ -78,7 +96,7 @@ def test_a_changed_content_is_rewritten_and_a_changed_mode_alone_is_set(tmp_path
     run_module(capsys, **args)
     os.chmod(tmp_path / "user-api.service", 0o644)
     changed = run_module(capsys, **stage_args(tmp_path, env="GREETING=\"hello\"\n"))
-    assert changed["changed"] and changed["changed_files"] == [args["files"][0]["dest"]]
+    assert changed["changed"] and changed["changed_files"] == [args["secret_files"][0]["dest"]]
     assert (tmp_path / "releases" / "1.1.0" / "release.env").read_text() == 'GREETING="hello"\n'
     assert stat.S_IMODE((tmp_path / "user-api.service").stat().st_mode) == 0o600
 
@@ -91,11 +109,11 @@ def test_check_mode_reports_what_it_would_do_and_changes_no_byte(tmp_path, capsy
     result = run_module(capsys, check=True, **dict(stage_args(tmp_path), user=user))
     assert snapshot(tmp_path) == before
     assert result["changed"] and result["user_created"] == user_created
-    assert result["changed_files"] == [str(tmp_path / "releases" / "1.1.0" / "release.env"),
-                                       str(tmp_path / "user-api.service")]
+    assert result["changed_files"] == [str(tmp_path / "user-api.service"),
+                                       str(tmp_path / "releases" / "1.1.0" / "release.env")]
     assert result["removed"] == ["0.9.0"]
     assert [(d["before"], d["after"]) for d in result["diff"]] == [
-        ("", 'GREETING="hi"\n'), ("[Service]\nUser=\ufffd\n", "[Service]\n")]
+        ("[Service]\nUser=\ufffd\n", "[Service]\n"), ("", sha256_line('GREETING="hi"\n'))]
 
 
 def test_check_mode_of_a_first_install(tmp_path, capsys):
@@ -115,3 +133,36 @@ def test_bad_input_is_refused_before_anything_changes(tmp_path, capsys, change, 
     result = run_module(capsys, **dict(stage_args(tmp_path), **change))
     assert result["failed"] and result["msg"].startswith(message)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_secret_file_is_0600_and_its_content_is_in_no_result_diff_or_invocation(tmp_path, capsys, check):
+    args = stage_args(tmp_path, env='DB_PASSWORD="s3cr3t-old"\n')
+    run_module(capsys, **args)
+    env_file = tmp_path / "releases" / "1.1.0" / "release.env"
+    os.chmod(env_file, 0o644)  # written by an older release of the role
+    output = run_module_output(capsys, check, **stage_args(tmp_path, env='DB_PASSWORD="s3cr3t-new"\n'))
+    assert "s3cr3t" not in output
+    result = json.loads(output)
+    assert result["changed_files"] == [str(env_file)]
+    assert [(d["before"], d["after"]) for d in result["diff"]] == [
+        (sha256_line('DB_PASSWORD="s3cr3t-old"\n'), sha256_line('DB_PASSWORD="s3cr3t-new"\n'))]
+    assert stat.S_IMODE(env_file.stat().st_mode) == (0o644 if check else 0o600)
+
+
+def test_a_new_secret_file_is_never_readable_by_others(tmp_path, capsys, monkeypatch):
+    """The mode a secret file has the moment its content lands, before the module sets the mode it asks for."""
+    landed = []
+    move = release_stage.AnsibleModule.atomic_move
+
+    def watched_move(module, src, dest, *args, **kwargs):
+        move(module, src, dest, *args, **kwargs)
+        landed.append(stat.S_IMODE(os.stat(dest).st_mode))
+
+    monkeypatch.setattr(release_stage.AnsibleModule, "atomic_move", watched_move)
+    previous = os.umask(0o022)
+    try:
+        run_module(capsys, **stage_args(tmp_path))
+    finally:
+        os.umask(previous)
+    assert landed == [0o600, 0o600]  # the unit, then the environment

@@ -92,7 +92,7 @@ def test_check_mode_reports_and_changes_nothing(tmp_path, capsys, case, link, re
 def test_a_port_that_is_not_one_is_refused(capsys, tmp_path):
     result = run_module(capsys, link=str(tmp_path / "current"), release="releases/1.1.0", service="user-api.service",
                         health_port=70000)
-    assert result["failed"] and result["msg"] == "health_port=70000 is not a TCP port"
+    assert result["failed"] and result["msg"] == "health_port=70000 is out of range: a TCP port must be from 1 to 65535."
     assert not (tmp_path / "current").exists()
 
 

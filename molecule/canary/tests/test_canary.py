@@ -7,7 +7,9 @@ no traffic), paused, promoted and aborted by hand, and a sticky one."""
 
 import concurrent.futures
 import json
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -103,6 +105,41 @@ def test_bad_canary_is_aborted_at_the_first_step(load, playbook, lab, lb_url, fa
     assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
 
 
+FLOOD_RATE = 2000  # requests/s of `X-Canary: always` to a fast endpoint
+
+
+def test_a_flood_of_x_canary_from_outside_does_not_pass_a_bad_canary(load, playbook, lab, lb, lb_url, tmp_path):
+    """The test runner is no LB, so no tester: its 2,000 requests/s of `X-Canary: always` to /healthz (fast 200s)
+    are split like any user's, 5% to the canary. Honoured, they would all reach the canary and thin its 5% of
+    errors on GET / below 0.1%, and it would pass. Still aborted at step 1; the LB's log shows the flood."""
+    flood_report = tmp_path / "flood.json"
+    flood = subprocess.Popen(  # bounded by --duration; stopped with the signal once the playbook is judged
+        [sys.executable, str(PROJECT / "tools" / "loadgen.py"), f"{lb_url}healthz", "--rate", str(FLOOD_RATE),
+         "--duration", "300", "--header", "X-Canary: always", "--json", str(flood_report), "--quiet"])
+    try:
+        time.sleep(2)  # the flood is steady before the usual load and the playbook start
+        runner, report, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0",
+                                       release_environment={"USER_API_FAULT_ERROR_RATE": "0.05"}, **SHORT)
+    finally:
+        flood.send_signal(signal.SIGTERM)
+        flood.wait(timeout=60)
+    assert runner.rc != 0
+    messages = " ".join(failure_messages(runner))
+    assert "ABORTED" in messages and "step 1 at 5%" in messages and "error rate" in messages, messages
+    [step] = canary_report(runner)["canary_steps"]
+    assert step["decision"] == "fail"
+    assert_nothing_dropped(report, failed_share=0.001, failing_backends=backends(lab, "blue"))
+    assert json.loads(flood_report.read_text())["stopped_by"] == "signal"
+    # the flood during the step: at its rate, from an address that is no LB, answered 200, split as users'
+    flooded = [line for line in lb_log(lb, step["started"]) if float(line["msec"]) < step["finished"]
+               and line["request"].startswith("GET /healthz ")]
+    assert len(flooded) >= 0.9 * FLOOD_RATE * (step["finished"] - step["started"]), len(flooded)
+    assert {line["remote"] for line in flooded}.isdisjoint(addresses(lab, "lb"))
+    assert {(line["status"], line["route"]) for line in flooded} == {(200, "user")}
+    assert abs(canary_share(flooded, backends(lab, "blue")) - 5) <= 1
+    assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
+
+
 def test_canary_without_traffic_is_never_promoted(playbook, lb_url):
     runner = playbook("canary.yml", app_version="1.0.0", canary_step_deadline_seconds=15, **SHORT)
     assert runner.rc != 0
@@ -146,6 +183,13 @@ def get_as(url, cookie, header=None):
         return json.loads(response.read())["version"]
 
 
+def get_as_tester(lb, cookie, choice):
+    """The version that answers `X-Canary: choice` asked on the LB itself: only testers (the LBs by default) may
+    choose a side."""
+    answer = lb.check_output(f"curl -sf -H 'Cookie: uid={cookie}' -H 'X-Canary: {choice}' http://127.0.0.1/")
+    return json.loads(answer)["version"]
+
+
 def versions_by_user(url, users):
     """Two requests per user: {user: set of versions seen}."""
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -179,7 +223,7 @@ class UserTraffic:
         self.thread.join()
 
 
-def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
+def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb, lb_url):
     users = [f"user{n}" for n in range(5000)]
     sticky = {"analysis_min_requests": 20, **SHORT}
     in_canary = set()
@@ -196,8 +240,9 @@ def test_sticky_canary_keeps_each_user_on_one_version(playbook, lb_url):
         assert in_canary <= now_in  # a user in the canary stays in it as it grows
         assert abs(100 * len(now_in) / len(users) - share) <= 2
         in_canary = now_in
-        assert get_as(lb_url, "anyone", {"X-Canary": "always"}) == "1.0.0"
-        assert get_as(lb_url, sorted(in_canary)[0], {"X-Canary": "never"}) == "1.1.0"
+        assert get_as_tester(lb, "anyone", "always") == "1.0.0"
+        assert get_as_tester(lb, sorted(in_canary)[0], "never") == "1.1.0"
+        assert get_as(lb_url, sorted(in_canary)[0], {"X-Canary": "never"}) == "1.0.0"  # from no tester: ignored
     assert playbook("canary.yml", canary_action="abort").rc == 0
 
 

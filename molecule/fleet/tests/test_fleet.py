@@ -3,11 +3,12 @@
 lb1 from before the command starts until 10 s after it ends. Each test starts from the state the previous one
 left: refusals and --check (nothing changes), a rolling deploy of 1.1.0, a blue-green
 deploy of 1.2.0 onto green and its rollback, a rolling rollback with a broken progress, canaries (weights with a
-pause, status and promote; sticky and aborted; a bad one), the status, and a deploy stopped by SIGTERM, then
-reconciled."""
+pause, status and promote; sticky and aborted; a bad one), the status, a deploy stopped by SIGTERM, then
+reconciled, and that rollout completed with a secret in its -e."""
 
 import json
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -350,3 +351,23 @@ def test_sigterm_mid_batch_gives_back_the_lock_and_reconcile_puts_every_host_bac
     assert " down;" not in hosts["lb1"].file(UPSTREAM_FILE).content_string
     assert set(answers(lb_url, 15)) == set(GREEN)
     assert_nothing_dropped(report, 20)
+
+
+def test_a_secret_given_with_e_reaches_the_env_file_only(load, fleet, hosts):
+    """The secret is in the service's environment file (root's, 0600) and nowhere fleet writes or prints: the
+    whole report folder, the JSON summary, the progress. It completes the rollout the SIGTERM above stopped."""
+    secret = f"s3cr3t-{secrets.token_hex(8)}"
+    run, report = fleet_under_load(load, fleet, "deploy", "rolling", "--version", "1.1.0",
+                                   "-e", json.dumps({"release_environment": {"DB_PASSWORD": secret}}))
+    assert run.rc == 0, run.text
+    written = [path for path in run.report_dir.rglob("*") if path.is_file()] + [run.report_dir.parent / "summary.json"]
+    assert [str(path) for path in written if secret.encode() in path.read_bytes()] == []
+    assert secret not in run.text
+    assert run.summary["extravars"]["release_environment"] == {"DB_PASSWORD": "<redacted>"}
+    replaced = [row["host"] for row in run.summary["hosts"] if row["status"] == "replaced"]
+    assert replaced, run.text
+    for name in replaced:
+        env_file = hosts[name].file("/opt/user-api/releases/1.1.0/release.env")
+        assert (env_file.mode, env_file.user, env_file.group) == (0o600, "root", "root")
+        assert env_file.contains(secret)
+    assert_nothing_dropped(report)

@@ -7,9 +7,11 @@
     fleet promote | abort | status canary
     fleet status
     fleet reconcile
-    common: [--inventory PATH] [--check] [--json FILE|-] [--report-dir DIR] [-e KEY=VALUE ...]
+    common: [--inventory PATH] [--check] [--json FILE|-] [--report-dir DIR] [--keep-raw-logs] [-e KEY=VALUE ...]
 
-Progress goes to stderr (a bar on a terminal, time-stamped lines otherwise), the JSON summary to --json.
+Progress goes to stderr (a bar on a terminal, time-stamped lines otherwise), the JSON summary to --json. The
+values given with -e may be secrets: the summary and the report show their names only, and ansible-runner's
+folder (its extravars, environment and events) is removed after the run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from pathlib import Path
 import ansible_runner
 import jsonschema
 import yaml
+from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.splitter import parse_kv
 
@@ -40,6 +44,8 @@ EXIT_CODES = """exit codes:
 BUCKET_SECONDS = 1.0
 CANCEL_POLL_SECONDS = 0.5  # how often runner asks whether fleet was interrupted
 MIN_BUCKET_REQUESTS = 10
+ANSIBLE_OUTPUT = "ansible-output.log"  # Ansible's own output, kept beside the report
+PRIVATE_UMASK = 0o077  # every file of a run, fleet's and ansible-runner's, for the user running fleet only
 
 
 class Refused(Exception):
@@ -63,8 +69,13 @@ def parser():
     common.add_argument("--check", action="store_true", help="Ansible's check mode: change nothing, say what would")
     common.add_argument("--json", metavar="FILE", help="write the JSON summary to FILE, or to stdout with -")
     common.add_argument("--report-dir", metavar="DIR", help="default: reports/<time>-<strategy>/")
+    common.add_argument("--keep-raw-logs", action="store_true",
+                        help="keep the LBs' access-log lines whole in the report folder (client addresses, request "
+                             "lines with their query strings); by default only their time, status, upstream, "
+                             "upstream_status, version and request_time")
     common.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
-                        help="any playbook variable, as ansible-playbook -e takes it (KEY=VALUE, JSON, @FILE)")
+                        help="any playbook variable, as ansible-playbook -e takes it (KEY=VALUE, JSON, @FILE); "
+                             "the summary and the report show its names, never its values")
     top = argparse.ArgumentParser(prog="fleet", description="Run the fleet.deployer playbooks from CI.",
                                   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
@@ -110,20 +121,53 @@ def job_of(args):
     return f"{args.command} canary", "canary", args.command, "canary.yml", {"canary_action": args.command}
 
 
-def extra_vars(values):
-    """-e values the way ansible-playbook reads them: @FILE, a JSON/YAML mapping, or KEY=VALUE pairs."""
-    merged = {}
-    for value in values:
+def extra_var(value):
+    """One -e value the way ansible-playbook reads it: @FILE, a JSON/YAML mapping, or KEY=VALUE pairs."""
+    shown = value if value.startswith("@") else summary.REDACTED  # a value may be a secret, a file's name is not
+    try:
         if value.startswith("@"):
             loaded = yaml.safe_load(Path(value[1:]).read_text())
         elif value.lstrip().startswith("{"):
             loaded = yaml.safe_load(value)
         else:
             loaded = parse_kv(value)
-        if not isinstance(loaded, dict) or "_raw_params" in loaded:
-            raise Refused(f"-e {value!r} is not KEY=VALUE, a mapping or @FILE")
-        merged.update(loaded)
+    except (yaml.YAMLError, AnsibleError) as error:  # their messages quote the text they could not parse
+        raise Refused(f"-e {shown} does not parse ({type(error).__name__})") from None
+    if not isinstance(loaded, dict) or "_raw_params" in loaded:
+        raise Refused(f"-e {shown} is not KEY=VALUE, a mapping or @FILE")
+    return loaded
+
+
+def extra_vars(values):
+    """All -e values merged, the last one winning, as with ansible-playbook."""
+    merged = {}
+    for value in values:
+        merged.update(extra_var(value))
     return merged
+
+
+def shown_extra_var(value):
+    """An -e value as the summary shows it: @FILE as given, a mapping or KEY=VALUE pairs with every value masked."""
+    if value.startswith("@"):
+        return value
+    try:
+        loaded = extra_var(value)
+    except Refused:
+        return summary.REDACTED
+    if value.lstrip().startswith("{"):
+        return json.dumps(summary.masked(loaded))
+    return " ".join(f"{name}={summary.REDACTED}" for name in loaded)
+
+
+def shown_argv(argv, values):
+    """The command line with each -e value masked, however it was given (-e VALUE, -eVALUE, --extra-vars=VALUE);
+    fleet's own options as they were."""
+    shown = []
+    for token in argv:
+        value = next((value for value in values
+                      if value and (token == value or (token.startswith("-") and token.endswith(value)))), None)
+        shown.append(token if value is None else token[:len(token) - len(value)] + shown_extra_var(value))
+    return shown
 
 
 def project_dir():
@@ -186,37 +230,41 @@ def stopped_by(signal_name, lock_taken):
             "of rotation: run `fleet reconcile` to put the healthy ones back, then the same command again.")
 
 
-def helper_playbook(name, project, inventory, envvars, directory, extravars):
-    """Runs one of fleet's own playbooks after the run (its runner folder beside the report); raises RuntimeError
-    when it fails."""
-    private = directory / f"runner-{name.replace('_', '-')}"
+def helper_playbook(name, project, inventory, envvars, scratch, extravars):
+    """Runs one of fleet's own playbooks after the run (its runner folder in scratch); raises RuntimeError, with
+    Ansible's errors, when it fails."""
+    private = scratch / f"runner-{name.replace('_', '-')}"
     private.mkdir(exist_ok=True)
     runner = ansible_runner.run(private_data_dir=str(private), project_dir=str(project),
                                 playbook=str(project / "playbooks" / f"{name}.yml"), inventory=inventory,
                                 envvars=envvars, extravars=extravars, quiet=True)
     if runner.status != "successful":
-        raise RuntimeError(f"playbooks/{name}.yml failed; see {private}")
+        output = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace").splitlines()
+        errors = [line.strip() for line in output if line.startswith(("fatal:", "ERROR!"))]
+        raise RuntimeError(f"playbooks/{name}.yml {runner.status} (rc {runner.rc}): {' | '.join(errors) or '-'}")
 
 
-def release_interrupted_lock(project, inventory, envvars, directory, holders):
+def release_interrupted_lock(project, inventory, envvars, scratch, holders):
     """Gives back the deploy lock of the run fleet interrupted (playbooks/release_lock.yml); returns the holders
     released, or raises RuntimeError."""
     for holder in sorted(set(holders)):
-        helper_playbook("release_lock", project, inventory, envvars, directory, {"fleet_lock_holder_id": holder})
+        helper_playbook("release_lock", project, inventory, envvars, scratch, {"fleet_lock_holder_id": holder})
     return sorted(set(holders))
 
 
-def read_lb_log(project, inventory, envvars, directory, start, end):
+def read_lb_log(project, inventory, envvars, scratch, directory, start, end, keep_raw):
     """Copies every LB's access log with playbooks/lb_log.yml; keeps the lines of [start, end) in
-    directory/lb-log/<lb>.jsonl. Returns (entries, LB names) or raises RuntimeError."""
+    directory/lb-log/<lb>.jsonl, whole with keep_raw, else reduced to what the report needs. Returns
+    (entries, LB names) or raises RuntimeError."""
     kept = directory / "lb-log"
     kept.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as copies:
-        helper_playbook("lb_log", project, inventory, envvars, directory, {"lb_log_dest": copies})
+        helper_playbook("lb_log", project, inventory, envvars, scratch, {"lb_log_dest": copies})
         entries, lbs = [], []
         for copy in sorted(Path(copies).glob("*.log")):
             lines = lblog.window_lines(copy.read_text(errors="replace").splitlines(), start, end)
-            (kept / f"{copy.stem}.jsonl").write_text("".join(line + "\n" for line in lines))
+            (kept / f"{copy.stem}.jsonl").write_text(
+                "".join((line if keep_raw else lblog.reduced(line)) + "\n" for line in lines))
             entries += lblog.parse(lines)
             lbs.append(copy.stem)
     return entries, lbs
@@ -253,11 +301,13 @@ def marks_of(phases, judgements, start):
     return lines + spans
 
 
-def run(args, project, label, strategy, action, playbook, extravars):
+def run(args, project, label, strategy, action, playbook, extravars, shown_args, scratch):
+    """The run; shown_args are the argv and extravars the summary shows, scratch the folder of ansible-runner's
+    private data (extravars, environment, events), removed after the run."""
     inventory = str(Path(args.inventory).resolve()) if args.inventory else None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     directory = Path(args.report_dir or project / "reports" / f"{stamp}-{label.replace(' ', '-')}").resolve()
-    (directory / "runner").mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     envvars = {} if os.environ.get("ANSIBLE_CONFIG") else {"ANSIBLE_CONFIG": str(project / "ansible.cfg")}
     shown = progress.for_stream(sys.stderr, directory / "progress.log")
     collector = events.Collector(shown, check=args.check)
@@ -268,8 +318,9 @@ def run(args, project, label, strategy, action, playbook, extravars):
         signal.signal(stop, lambda number, _: interrupted.append(signal.Signals(number).name))
     shown.say(f"fleet {label}: playbooks/{playbook}{' --check' if args.check else ''}, report in {directory}")
     started = time.time()
+    (scratch / "runner").mkdir()
     runner = ansible_runner.run(
-        private_data_dir=str(directory / "runner"), project_dir=str(project),
+        private_data_dir=str(scratch / "runner"), project_dir=str(project),
         playbook=str(project / "playbooks" / playbook), inventory=inventory, extravars=extravars,
         cmdline="--check --diff" if args.check else None, envvars=envvars, quiet=True,
         settings={"pexpect_timeout": CANCEL_POLL_SECONDS},
@@ -285,35 +336,34 @@ def run(args, project, label, strategy, action, playbook, extravars):
         code, outcome = summary.FAILED, stopped_by(interrupted[0], collector.lock_taken)
         shown.say(outcome)
         if collector.lock_taken and observed(warn, "giving back the deploy lock", release_interrupted_lock, project,
-                                             inventory, envvars, directory, collector.lock_taken.values()) is None:
+                                             inventory, envvars, scratch, collector.lock_taken.values()) is None:
             outcome += f" Its deploy lock could not be given back ({collector.warnings[-1]})."
 
     entries, traffic = None, None
     if collector.report:
-        read = observed(warn, "reading the LB log", read_lb_log, project, inventory, envvars, directory, started,
-                        finished)
+        read = observed(warn, "reading the LB log", read_lb_log, project, inventory, envvars, scratch, directory,
+                        started, finished, args.keep_raw_logs)
         if read:
             entries, lbs = read
             traffic = observed(warn, "the traffic figures", traffic_of, entries, lbs, started, finished, target,
                                marks_of(collector.phases, collector.judgements, started), directory,
                                f"fleet {label}: {', '.join(before) or '-'} -> {target or '-'}")
-    artifact_dir = Path(runner.config.artifact_dir)
+    observed(warn, "keeping Ansible's output", shutil.copyfile, Path(runner.config.artifact_dir, "stdout"),
+             directory / ANSIBLE_OUTPUT)
     result = {
         "fleet_summary": 1,
-        "command": f"fleet {label}", "argv": sys.argv[1:], "strategy": strategy, "action": action,
+        "command": f"fleet {label}", "argv": shown_args["argv"], "strategy": strategy, "action": action,
         "check": args.check, "exit_code": code,
         "result": "interrupted" if interrupted else summary.result(code, played.get("status")), "outcome": outcome,
         "versions": {"from": before, "to": target or None},
         "started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 1),
-        "playbook": f"playbooks/{playbook}", "inventory": inventory, "extravars": extravars,
+        "playbook": f"playbooks/{playbook}", "inventory": inventory, "extravars": shown_args["extravars"],
         "hosts": played.get("hosts", []), "rows": played.get("rows", []),
         "steps": _steps_of(collector, played.get("steps"), entries, target, finished) if played else [],
         "failures": collector.failures, "messages": collector.messages,
         "switch_seconds": collector.switch_seconds, "traffic": traffic, "analysis": collector.judgements,
         "report": None, "warnings": collector.warnings,
-        "artifacts": {"private_data_dir": str(directory / "runner"), "dir": str(artifact_dir),
-                      "stdout": str(artifact_dir / "stdout"), "job_events": str(artifact_dir / "job_events"),
-                      "progress": str(directory / "progress.log"),
+        "artifacts": {"stdout": str(directory / ANSIBLE_OUTPUT), "progress": str(directory / "progress.log"),
                       "runner_status": runner.status, "rc": runner.rc},
     }
     if played:
@@ -355,10 +405,10 @@ def finish(args, result, text, directory=None):
     return result["exit_code"]
 
 
-def refused(args, label, strategy, action, message):
+def refused(args, label, strategy, action, message, shown_argv):
     """A summary for a run fleet refused before any playbook ran."""
     now = time.time()
-    result = {"fleet_summary": 1, "command": f"fleet {label}", "argv": sys.argv[1:], "strategy": strategy,
+    result = {"fleet_summary": 1, "command": f"fleet {label}", "argv": shown_argv, "strategy": strategy,
               "action": action, "check": bool(getattr(args, "check", False)), "exit_code": summary.REFUSED,
               "result": "refused", "outcome": message, "versions": {"from": [], "to": None},
               "started": _iso(now), "finished": _iso(now), "seconds": 0.0, "playbook": None, "inventory": None,
@@ -370,17 +420,26 @@ def refused(args, label, strategy, action, message):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)  # bad input: argparse exits 2
     label, strategy, action, playbook, extravars = job_of(args)
+    shown_args = {"argv": shown_argv(argv, args.extra_vars), "extravars": dict(extravars)}
     # The ansible-playbook that runner starts is the one installed beside this Python (the .venv's).
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    umask = os.umask(PRIVATE_UMASK)
     try:
-        extravars.update(extra_vars(args.extra_vars))
-        project = project_dir()
-        check_inputs(project, playbook, args.inventory, extravars)
-    except (Refused, OSError, yaml.YAMLError) as error:
-        return refused(args, label, strategy, action, str(error))
-    return run(args, project, label, strategy, action, playbook, extravars)
+        try:
+            given = extra_vars(args.extra_vars)
+            extravars.update(given)
+            project = project_dir()
+            check_inputs(project, playbook, args.inventory, extravars)
+        except (Refused, OSError) as error:
+            return refused(args, label, strategy, action, str(error), shown_args["argv"])
+        shown_args["extravars"].update(summary.masked(given))
+        with tempfile.TemporaryDirectory(prefix="fleet-runner-") as scratch:
+            return run(args, project, label, strategy, action, playbook, extravars, shown_args, Path(scratch))
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import re
 from collections import Counter
 
 NO_VERSION = "none"  # the answer came from no app host (e.g. Nginx's own 502)
+# What a line kept beside a report holds unless fleet runs with --keep-raw-logs: no client address, no request
+# line (query strings may carry tokens).
+REPORTED_FIELDS = ("msec", "status", "upstream", "upstream_status", "version", "request_time")
 
 
 def parse(lines):
@@ -29,6 +32,12 @@ def parse(lines):
 def window_lines(lines, start, end):
     """The raw lines logged in [start, end), epoch seconds: the evidence kept beside a report."""
     return [line for line in lines if in_window(parse([line]), start, end)]
+
+
+def reduced(line):
+    """A log line with only the REPORTED_FIELDS (a line window_lines kept: it decodes)."""
+    record = json.loads(line)
+    return json.dumps({field: record[field] for field in REPORTED_FIELDS if field in record})
 
 
 def in_window(entries, start, end):

@@ -4,6 +4,7 @@ the share of requests per version and the error rate over the run, from the LB l
 from __future__ import annotations
 
 import base64
+import html
 from pathlib import Path
 
 import jinja2
@@ -92,6 +93,7 @@ def write(directory, summary, table, report_text):
     (directory / "report.md").write_text(markdown)
     image = directory / PICTURE
     inline = f"data:image/png;base64,{base64.b64encode(image.read_bytes()).decode()}" if image.exists() else ""
-    body = MarkdownIt("commonmark").enable("table").render(template.render(image=inline, **values))
-    (directory / "report.html").write_text(HTML.format(title=_cell(summary["command"]), body=body))
+    # Raw HTML off: what a backend or a host says (a version header, a note) is shown as text, never run as markup.
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(template.render(image=inline, **values))
+    (directory / "report.html").write_text(HTML.format(title=html.escape(summary["command"]), body=body))
     return directory / "report.md", directory / "report.html"

@@ -12,6 +12,7 @@ SCHEMA = Path(__file__).with_name("summary.schema.json")
 # exit code -> the summary's `result` when the playbook did not complete
 DONE, FAILED, REFUSED, STOPPED, LOCKED = 0, 1, 2, 3, 4
 RESULTS = {FAILED: "failed", REFUSED: "refused", STOPPED: "stopped", LOCKED: "locked"}
+REDACTED = "<redacted>"
 
 
 def exit_code(runner_status, report_status, changed_hosts, lock_holder):
@@ -37,3 +38,13 @@ def result(code, report_status):
 def validate(summary):
     """Raises jsonschema.ValidationError when the summary does not follow the schema."""
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(summary)
+
+
+def masked(value):
+    """-e values as the summary and the report show them (they may be secrets): every name kept, every value
+    <redacted>."""
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return REDACTED
