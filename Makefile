@@ -70,7 +70,7 @@ demo: artifacts lab-up ## the main job: deploy 1.0.0 onto the lab and show every
 	ansible-playbook playbooks/status.yml
 	@echo "From this machine, through the LB on 127.0.0.1:$(LAB_PORT):"
 	@for i in 1 2 3 4 5 6; do curl -s --max-time 5 http://127.0.0.1:$(LAB_PORT)/; done
-	@echo "Next: playbooks/rolling.yml, bluegreen.yml, rollback.yml - see README.md"
+	@echo "Next: playbooks/rolling.yml, bluegreen.yml, rollback.yml - see README.md and docs/"
 
 lint: setup ## ansible-lint (production profile)
 	ansible-lint --profile production

@@ -31,13 +31,13 @@ the 1.1.0 binary to green; later runs find it installed and only rewrite its env
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
 import time
 
-from common import ENV, TAIL_SECONDS, Load, addresses, answers, lab_down, lab_up, lb_url, lb_urls, run_playbook
+from common import (ENV, TAIL_SECONDS, Load, addresses, answered_by, answers, lab_down, lab_up, lb_url, lb_urls, run_playbook,
+                    upstream_failures)
 
 LAB = "bench-canary"
 ACCESS_LOG = "/var/log/nginx/access.log"
@@ -46,7 +46,6 @@ BAD = {"release_environment": {"USER_API_FAULT_ERROR_RATE": "0.05"}, "canary_ste
 HEALTHY = {"canary_step_seconds": 10}
 STEP_STARTS = "Put the canary hosts in the canary upstream on every LB"  # a step's first LB change
 ABORT_DONE = "Send users to user-api"  # the abort's LB change: 0% to the canary
-ATTEMPT_SEPARATOR = re.compile(r", | : ")  # Nginx: attempts within an upstream, then between upstreams
 
 
 class BenchError(Exception):
@@ -89,25 +88,6 @@ def lb_log(name, offset):
         except ValueError:
             print(f"bench: unreadable LB log line skipped: {text[:120]!r}", file=sys.stderr)
     return lines
-
-
-def attempts(line):
-    """[(backend, failed)] for each backend Nginx tried, in order: each attempt but the last failed (Nginx tries
-    the next one only after a failure); the last failed if it gave no status or a 5xx."""
-    tried = [address for address in ATTEMPT_SEPARATOR.split(line.get("upstream") or "") if address not in ("", "-")]
-    last = ATTEMPT_SEPARATOR.split(line.get("upstream_status") or "-")[-1].strip()
-    return [(address, n < len(tried) - 1 or not last.isdigit() or int(last) >= 500)
-            for n, address in enumerate(tried)]
-
-
-def answered_by(line):
-    tried = attempts(line)
-    return tried[-1][0] if tried else None
-
-
-def upstream_failures(lines, excluded=frozenset()):
-    """Requests with a failed attempt on a backend not in `excluded` (a user's 200 after a retry hides it)."""
-    return sum(1 for line in lines if any(failed and address not in excluded for address, failed in attempts(line)))
 
 
 def start_state(lab):

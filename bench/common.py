@@ -9,7 +9,6 @@
 
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import ansible_runner
+from fleet_cli import lblog
 
 PROJECT = Path(__file__).resolve().parent.parent
 TAIL_SECONDS = 10  # load goes on after the measured work: Nginx's passive checks act late
@@ -216,18 +216,13 @@ def lb_log(container, offset, path="/var/log/nginx/access.log"):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def upstream_failures(lines):
-    """Requests for which a backend failed and Nginx tried another (or answered 5xx): a user's 200 hides these."""
-    def failed(status):
-        codes = [code.strip() for code in status.replace(":", ",").split(",")]
-        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
-    return sum(1 for line in lines if failed(line["upstream_status"]))
-
-
-_ATTEMPTS = re.compile(r", | : ")  # Nginx: attempts within an upstream, then between upstreams
+def upstream_failures(lines, excluded=()):
+    """Requests with a failed upstream attempt on a backend not in `excluded` (Nginx retried them elsewhere, or
+    answered 5xx): a user's 200 hides these. The one reading of the log that tests and fleet share."""
+    return sum(1 for line in lines
+               if set(lblog.failed_attempts(line.get("upstream"), line["upstream_status"])) - set(excluded))
 
 
 def answered_by(line):
     """The backend (host:port) that gave the request's answer (the last one Nginx tried), or None."""
-    tried = [address for address in _ATTEMPTS.split(line.get("upstream") or "") if address not in ("", "-")]
-    return tried[-1] if tried else None
+    return lblog.answered_by(line.get("upstream"))

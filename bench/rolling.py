@@ -17,7 +17,7 @@ retried them on another backend: the user saw a 200, the backend failed it).
 
     .venv/bin/python bench/rolling.py [--hosts 5 20] [--runs 3] [--rate 300] [--mitogen 5]
 
-The textbook and min_healthy 0 rows run again with Mitogen's strategy (an option, see the README) at the sizes
+The textbook and min_healthy 0 rows run again with Mitogen's strategy (an option, see docs/lab.md) at the sizes
 --mitogen names (5 by default: the 20-host rows take the longest).
 
 It makes its own lab (bench-rolling) and removes it at the end. Needs `make artifacts`.
@@ -35,10 +35,10 @@ from pathlib import Path
 import ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, mitogen_env  # noqa: E402
+from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, mitogen_env, upstream_failures  # noqa: E402
 
 LAB = "bench-rolling"
-BATCH = {5: 1, 20: "25%"}  # the batches the README's table compares at
+BATCH = {5: 1, 20: "25%"}  # the batches bench/RESULTS.md's table compares at
 
 
 class Failed(RuntimeError):
@@ -76,16 +76,12 @@ def lab_up(hosts):
     return next(f"http://{h['address']}/" for h in lab["hosts"] if "lb" in h["groups"])
 
 
-def upstream_failures(since, until):
+def upstream_failures_between(since, until):
     """Requests in the LB's access log between since and until (epoch) for which a backend failed."""
     log = subprocess.run(["podman", "exec", f"{LAB}-lb1", "cat", "/var/log/nginx/access.log"], env=ENV, check=True,
                          capture_output=True, text=True).stdout
-
-    def failed(status):
-        codes = [code.strip() for code in status.replace(":", ",").split(",")]
-        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
     lines = [json.loads(line) for line in log.splitlines()]
-    return sum(1 for line in lines if since <= float(line["msec"]) <= until and failed(line["upstream_status"]))
+    return upstream_failures([line for line in lines if since <= float(line["msec"]) <= until])
 
 
 def measured(lb_url, rate, path, mitogen, **extravars):
@@ -95,7 +91,7 @@ def measured(lb_url, rate, path, mitogen, **extravars):
         seconds, rc = playbook(path, mitogen, app_version="1.1.0", **extravars)
     report = load.report
     started = report["started_at"]
-    failures = upstream_failures(started, started + report["duration"])
+    failures = upstream_failures_between(started, started + report["duration"])
     reasons = ", ".join(f"{why}: {n}" for why, n in sorted(report["by_status"].items()) if why != "200")
     return seconds, rc, report["requests"], report["failed"], failures, reasons
 

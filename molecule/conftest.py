@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import ansible_runner
 import pytest
+from fleet_cli import lblog
 
 PROJECT = Path(__file__).resolve().parent.parent
 LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
@@ -34,6 +35,11 @@ def lab():
 
 def addresses(lab, group):
     return [host["address"] for host in lab["hosts"] if group in host["groups"]]
+
+
+def lb_urls(lab):
+    """The URL of every LB of the lab, lb1 first."""
+    return [f"http://{address}/" for address in addresses(lab, "lb")]
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +74,9 @@ def fleet_host(request):
 @pytest.fixture(scope="session")
 def playbook(tmp_path_factory):
     """Runs a project playbook on the scenario's fleet with ansible-runner; returns the Runner."""
-    def run(name, prompts=None, inventory=LAB_DIR / "inventory", **extravars):
-        """prompts: {regex of a prompt: what to type} for interactive pauses; inventory: another view of the fleet."""
+    def run(name, prompts=None, inventory=LAB_DIR / "inventory", event_handler=None, **extravars):
+        """prompts: {regex of a prompt: what to type} for interactive pauses; inventory: another view of the fleet;
+        event_handler: called with each event as it happens (a test that acts in the middle of a run)."""
         # A folder per run: ansible-runner keeps the extravars of earlier runs in a shared one.
         runner = ansible_runner.run(
             private_data_dir=str(tmp_path_factory.mktemp("runner")),
@@ -79,6 +86,7 @@ def playbook(tmp_path_factory):
             extravars=extravars,
             envvars={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
             passwords=prompts or {},
+            event_handler=event_handler,
             quiet=True,
         )
         return runner
@@ -164,12 +172,11 @@ def lb_log(host, since=0.0):
     return [line for line in map(json.loads, text.splitlines()) if float(line["msec"]) >= since]
 
 
-def upstream_failures(lines):
-    """Requests for which a backend failed and Nginx tried another: a user's 200 cannot hide these."""
-    def failed(status):
-        codes = [code.strip() for code in status.replace(":", ",").split(",")]
-        return len(codes) > 1 or any(code.isdigit() and int(code) >= 500 for code in codes)
-    return [line for line in lines if failed(line["upstream_status"])]
+def upstream_failures(lines, failing_backends=()):
+    """Requests for which a backend (but those of failing_backends) failed an attempt and Nginx tried another, or
+    answered 5xx: a user's 200 cannot hide these."""
+    return [line for line in lines
+            if set(lblog.failed_attempts(line.get("upstream"), line["upstream_status"])) - set(failing_backends)]
 
 
 def lb_of(report):
@@ -193,7 +200,7 @@ def assert_nothing_dropped(report, min_seconds=0, failed_share=0.0, failing_back
     # the report gives its times to the millisecond, hence 2 ms of slack below
     started, ended = report["started_at"], report["started_at"] + report["duration"]
     lines = lb_log(lb_of(report), started)
-    failures = [line for line in upstream_failures(lines) if line["upstream"] not in failing_backends]
+    failures = upstream_failures(lines, failing_backends)
     sent = Counter(int(t) for t, *_ in report["responses"])
     witness = (f"load: {report['requests']} requests in {report['duration']:.1f} s, {report['failed']} failed, "
                f"{len(failures)} upstream failures in the LB log; fewest sent in a full second "

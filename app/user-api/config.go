@@ -37,7 +37,7 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.listen, "listen", ":8000", "listen address (env USER_API_LISTEN)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 20*time.Second, "how long in-flight requests may run after SIGTERM (env USER_API_DRAIN_TIMEOUT)")
-	fs.Float64Var(&c.faultErrorRate, "fault-error-rate", 0, "fault: share 0..1 of GET / answered 500 (env USER_API_FAULT_ERROR_RATE)")
+	fs.Float64Var(&c.faultErrorRate, "fault-error-rate", 0, "fault: share 0..1 of GET / answered 500, spread evenly (env USER_API_FAULT_ERROR_RATE)")
 	fs.DurationVar(&c.faultLatency, "fault-latency", 0, "fault: delay added to every GET / (env USER_API_FAULT_LATENCY)")
 	fs.BoolVar(&c.faultHealth, "fault-health", false, "fault: /healthz always answers 503 (env USER_API_FAULT_HEALTH)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")

@@ -25,6 +25,10 @@ func main() {
 
 // run is the whole program; it returns the exit code: 0 clean (or drained in
 // time), 1 runtime failure or drain timeout, 2 bad configuration.
+// readTimeout bounds reading a whole request, body included: a client trickling a body is cut off, so it cannot
+// hold a drain until the drain timeout.
+const readTimeout = 10 * time.Second
+
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	logger := log.New(stderr, "user-api: ", 0) // no timestamps: journald adds them
 
@@ -60,6 +64,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Handler: s,
 		// Bound slow or idle clients; request handling itself is not limited.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          logger,
 	}

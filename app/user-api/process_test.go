@@ -212,6 +212,36 @@ func TestDrainTimeout(t *testing.T) {
 	}
 }
 
+func TestTricklingBodyIsCutOff(t *testing.T) {
+	p := start(t)
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n")
+	closed := make(chan time.Time, 1)
+	go func() {
+		io.Copy(io.Discard, conn) // until the server closes the connection
+		closed <- time.Now()
+	}()
+	began := time.Now()
+	ticker := time.NewTicker(200 * time.Millisecond) // one byte at a time, for longer than readTimeout
+	defer ticker.Stop()
+	for deadline := began.Add(readTimeout + 5*time.Second); time.Now().Before(deadline); {
+		select {
+		case at := <-closed:
+			if d := at.Sub(began); d < readTimeout-time.Second || d > readTimeout+2*time.Second {
+				t.Fatalf("connection closed after %v, want about %v", d, readTimeout)
+			}
+			return
+		case <-ticker.C:
+			conn.Write([]byte("x"))
+		}
+	}
+	t.Fatalf("a body trickled for %v still holds its connection", readTimeout+5*time.Second)
+}
+
 func TestSIGINTWhenIdle(t *testing.T) {
 	p := start(t)
 	p.signal(t, os.Interrupt)

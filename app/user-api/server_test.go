@@ -70,6 +70,27 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+func TestErrorRateFaultIsExactAndSparesTheFirstRequests(t *testing.T) {
+	for _, tc := range []struct {
+		rate  float64
+		first int // the first request answered 500
+	}{{0.05, 20}, {0.02, 50}, {0.03, 34}, {0.5, 2}} {
+		s := newServer(config{faultErrorRate: tc.rate}, "h")
+		failed, first := 0, 0
+		for i := 1; i <= 1000; i++ {
+			if do(s, "GET", "/").Code == 500 {
+				failed++
+				if first == 0 {
+					first = i
+				}
+			}
+		}
+		if want := int(tc.rate * 1000); failed != want || first != tc.first {
+			t.Errorf("rate %v: %d of 1000 failed, the first at %d; want %d, the first at %d", tc.rate, failed, first, want, tc.first)
+		}
+	}
+}
+
 func TestErrorRateFault(t *testing.T) {
 	for _, tc := range []struct {
 		rate float64

@@ -18,7 +18,8 @@ description:
     root, and sets its mode.
   - Removes the releases in the folder that holds O(release_dir) beyond the O(keep) newest (by modification time),
     never O(release_dir) itself, one named in O(protect), nor the one O(current) points to.
-  - Nothing it does restarts anything; RV(changed_files) tells the caller what the running service has not read.
+  - Nothing it does restarts anything; RV(changed_files) tells the caller what the running service has not read,
+    and O(restart_mark) keeps that on the host, for a run that is killed before the restart.
 version_added: 1.2.0
 options:
   user:
@@ -84,6 +85,29 @@ options:
         O(protect) says (after an interrupted rollback it may not be the one the caller believes runs).
     type: path
     version_added: 1.2.0
+  restart_mark:
+    description:
+      - A file created (empty, mode 0600) before any file is written, or when O(binary) is about to change, so that
+        the service's restart is owed on the host rather than in the memory of the run;
+        M(fleet.deployer.release_switch) removes it once the service restarted healthy. RV(restart_pending) says
+        whether it exists.
+    type: path
+    version_added: 1.2.0
+  binary:
+    description:
+      - The release's binary as the caller is about to copy it; when the file on the host is missing or has another
+        sha256, the restart is owed (O(restart_mark)) before the copy, which this module does not make.
+    type: dict
+    version_added: 1.2.0
+    suboptions:
+      path:
+        description: Where the binary goes on the host.
+        type: path
+        required: true
+      sha256:
+        description: The sha256 of the artifact that will be copied there.
+        type: str
+        required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -129,6 +153,12 @@ changed_files:
   type: list
   elements: str
   sample: ["/opt/user-api/releases/1.1.0/release.env"]
+restart_pending:
+  description: Whether O(restart_mark) exists after the task (or would) - files written now or by an earlier run
+    that the running service has not read.
+  returned: when O(restart_mark) is set
+  type: bool
+  sample: true
 removed:
   description: The names of the releases removed (or that would be).
   returned: always
@@ -238,6 +268,23 @@ class Stage:
         """(spec, secret) for every file to write."""
         return [(spec, False) for spec in self.params['files']] + [(spec, True) for spec in self.params['secret_files']]
 
+    def owe_a_restart(self):
+        """The restart mark, made before the first file is written (a kill after the write still owes it)."""
+        mark = self.params['restart_mark']
+        if mark and not os.path.exists(mark):
+            self.result['changed'] = True
+            if not self.check:
+                with private_umask():
+                    write_atomic(self.module, mark, '')
+
+    def binary_changes(self):
+        """Whether the binary the caller copies next differs from the one on the host."""
+        binary = self.params['binary']
+        if not binary:
+            return False
+        data = read_bytes(binary['path'])
+        return data is None or hashlib.sha256(data).hexdigest() != binary['sha256'].lower()
+
     def write_files(self):
         for spec, secret in self.file_specs():
             dest, content = spec['dest'], spec['content']
@@ -248,6 +295,7 @@ class Stage:
                 continue
             self.result['changed_files'].append(dest)
             self.diff.append(diff_of(dest, before, content, secret))
+            self.owe_a_restart()
             if self.check:
                 continue
             with private_umask():
@@ -284,7 +332,13 @@ class Stage:
         self.ensure_user()
         self.ensure_release_dir()
         self.write_files()
+        binary_changes = self.binary_changes()
+        if binary_changes:
+            self.owe_a_restart()
         self.remove_old_releases()
+        mark = self.params['restart_mark']
+        if mark:
+            self.result['restart_pending'] = bool(self.result['changed_files']) or binary_changes or os.path.exists(mark)
         self.module.exit_json(diff=self.diff, **self.result)
 
 
@@ -307,6 +361,11 @@ def main():
             keep=dict(type='int', default=3),
             protect=dict(type='list', elements='str', default=[]),
             current=dict(type='path'),
+            restart_mark=dict(type='path'),
+            binary=dict(type='dict', options=dict(
+                path=dict(type='path', required=True),
+                sha256=dict(type='str', required=True),
+            )),
         ),
         supports_check_mode=True,
     )

@@ -18,6 +18,8 @@ description:
   - Polls C(http://127.0.0.1:<health_port><health_path>) until it answers 200, for at most O(health_timeout)
     seconds; fails with the last answer when it never does.
   - Then writes O(fact) as JSON to O(fact_path) (a temporary file renamed over it), when given and different.
+  - A restart owed by an earlier run (O(restart_mark) exists) is made as if O(restart) and O(daemon_reload) were
+    set, and the mark removed once the service is healthy.
   - A failure names its step and leaves the link as the module set it; switching back is the caller's (the
     C(release) role's rescue calls this module again with the release that ran before).
 version_added: 1.2.0
@@ -61,6 +63,10 @@ options:
   fact:
     description: What to record in O(fact_path), as JSON; compared as data, so formatting alone is no change.
     type: dict
+  restart_mark:
+    description: The file M(fleet.deployer.release_stage) creates when it writes files the service has not read.
+    type: path
+    version_added: 1.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -197,6 +203,9 @@ class Switch:
 
     def run(self):
         params, check = self.params, self.module.check_mode
+        owed = bool(params['restart_mark']) and os.path.exists(params['restart_mark'])
+        if owed:  # staged by a run that never restarted: the unit may have changed too
+            params['restart'] = params['daemon_reload'] = True
         before = read_link(params['link'])
         link_changes = before != params['release']
         result = dict(changed=False, restarted=False, link=dict(before=before, after=params['release']))
@@ -222,6 +231,8 @@ class Switch:
                 last = result['health']['status'] or result['health']['error']
                 self.fail('health check', 'http://127.0.0.1:%d%s did not answer 200 within %g s (last answer: %s)'
                           % (params['health_port'], params['health_path'], params['health_timeout'], last), **result)
+            if owed:
+                os.remove(params['restart_mark'])
         if params['fact_path']:
             self.record(result, diff)
         self.module.exit_json(diff=diff, **result)
@@ -265,6 +276,7 @@ def main():
             health_timeout=dict(type='float', default=30),
             fact_path=dict(type='path'),
             fact=dict(type='dict'),
+            restart_mark=dict(type='path'),
         ),
         required_together=[('fact_path', 'fact')],
         supports_check_mode=True,

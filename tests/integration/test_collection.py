@@ -52,7 +52,7 @@ def test_built_collection_installs_and_runs_in_a_new_virtualenv(tmp_path):
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
     venv = tmp_path / 'venv'
     run([sys.executable, '-m', 'venv', str(venv)], cwd=user_dir, env=env)
-    # What the README tells a user to install: the controller's lock, every package at its version and hash.
+    # What docs/collection.md tells a user to install: the controller's lock, every package at its version and hash.
     run([str(venv / 'bin' / 'pip'), 'install', '--quiet', '--require-hashes', '-r', str(REPO / 'requirements.lock')],
         cwd=user_dir, env=env)
     run([str(venv / 'bin' / 'ansible-galaxy'), 'collection', 'install', '-p', str(collections), str(tarball)],

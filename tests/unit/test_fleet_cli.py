@@ -43,6 +43,31 @@ def test_failed_attempt(upstream_status, failed):
     assert lblog.failed_attempt(upstream_status) is failed
 
 
+@pytest.mark.parametrize("upstream, upstream_status, failed", [
+    ("10.0.0.1:8000", "200", []),
+    ("-", "-", []),                                                        # Nginx answered itself
+    ("10.0.0.1:8000", "503", ["10.0.0.1:8000"]),
+    ("10.0.0.1:8000, 10.0.0.2:8000", "502, 200", ["10.0.0.1:8000"]),      # retried: the user saw 200
+    ("10.0.0.1:8000, 10.0.0.2:8000", "502, 504", ["10.0.0.1:8000", "10.0.0.2:8000"]),
+    ("10.0.0.1:8000 : 10.0.0.3:8000", "502 : 200", ["10.0.0.1:8000"]),    # another upstream
+    ("10.0.0.1:8000", "bogus", ["10.0.0.1:8000"]),                        # unreadable: a failure, never fine
+    ("", "502, 200", ["unknown"]),
+])
+def test_failed_attempts_name_the_backends(upstream, upstream_status, failed):
+    assert lblog.failed_attempts(upstream, upstream_status) == failed
+
+
+@pytest.mark.parametrize("upstream, answered", [
+    ("10.0.0.1:8000", "10.0.0.1:8000"),
+    ("10.0.0.1:8000, 10.0.0.2:8000", "10.0.0.2:8000"),
+    ("10.0.0.1:8000 : 10.0.0.3:8000", "10.0.0.3:8000"),
+    ("-", None),
+    ("", None),
+])
+def test_answered_by_is_the_last_backend_tried(upstream, answered):
+    assert lblog.answered_by(upstream) == answered
+
+
 def test_parse_skips_what_does_not_decode_and_names_a_missing_version():
     lines = [line(T0), '{"msec": "1800000000.5", "status": 502, "version": ""}', line(T0 + 1)[:40], "", "[]"]
     assert lblog.parse(lines) == [

@@ -91,6 +91,36 @@ def test_the_release_current_points_to_is_never_removed(tmp_path, capsys):
     assert (tmp_path / "releases" / "0.8.0").is_dir()
 
 
+def test_written_files_leave_a_restart_owed_on_the_host_until_release_switch_removes_it(tmp_path, capsys):
+    """A run killed after staging still owes the restart: the next run, which writes nothing, finds the mark."""
+    mark = tmp_path / "releases" / "1.1.0" / ".restart-pending"
+    staged = run_module(capsys, **stage_args(tmp_path), restart_mark=str(mark))
+    assert staged["restart_pending"] and stat.S_IMODE(mark.stat().st_mode) == 0o600 and mark.read_bytes() == b""
+    again = run_module(capsys, **stage_args(tmp_path), restart_mark=str(mark))
+    assert again["changed_files"] == [] and not again["changed"] and again["restart_pending"]
+    mark.unlink()  # as release_switch does once the service restarted healthy
+    assert not run_module(capsys, **stage_args(tmp_path), restart_mark=str(mark))["restart_pending"]
+
+
+def test_a_binary_about_to_change_owes_the_restart_before_it_is_copied(tmp_path, capsys):
+    args = stage_args(tmp_path)
+    run_module(capsys, **args)  # files written: the restart owed, then made
+    mark = tmp_path / "releases" / "1.1.0" / ".restart-pending"
+    binary = tmp_path / "releases" / "1.1.0" / "user-api"
+    binary.write_bytes(b"old build")
+    same = {"path": str(binary), "sha256": hashlib.sha256(b"old build").hexdigest()}
+    assert not run_module(capsys, **args, restart_mark=str(mark), binary=same)["restart_pending"]
+    other = dict(same, sha256=hashlib.sha256(b"new build").hexdigest())
+    staged = run_module(capsys, **args, restart_mark=str(mark), binary=other)
+    assert staged["restart_pending"] and mark.exists() and binary.read_bytes() == b"old build"  # copying is not its job
+
+
+def test_check_mode_owes_no_restart_on_the_host(tmp_path, capsys):
+    mark = tmp_path / "releases" / "1.1.0" / ".restart-pending"
+    checked = run_module(capsys, check=True, **stage_args(tmp_path), restart_mark=str(mark))
+    assert checked["restart_pending"] and not mark.exists()
+
+
 def test_a_changed_content_is_rewritten_and_a_changed_mode_alone_is_set(tmp_path, capsys):
     args = stage_args(tmp_path)
     run_module(capsys, **args)

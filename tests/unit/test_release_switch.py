@@ -89,6 +89,16 @@ def test_check_mode_reports_and_changes_nothing(tmp_path, capsys, case, link, re
     assert {p.name: (os.readlink(p) if p.is_symlink() else p.read_bytes()) for p in tmp_path.iterdir()} == before
 
 
+def test_a_restart_owed_by_an_earlier_run_is_reported_in_check_mode_and_the_mark_kept(tmp_path, capsys):
+    current, mark = tmp_path / "current", tmp_path / ".restart-pending"
+    os.symlink("releases/1.1.0", current)
+    mark.write_bytes(b"")
+    result = run_module(capsys, link=str(current), release="releases/1.1.0", service="user-api.service",
+                        health_port=8080, restart_mark=str(mark), _ansible_check_mode=True)
+    assert (result["changed"], result["restarted"]) == (True, True)
+    assert mark.exists()
+
+
 def test_a_port_that_is_not_one_is_refused(capsys, tmp_path):
     result = run_module(capsys, link=str(tmp_path / "current"), release="releases/1.1.0", service="user-api.service",
                         health_port=70000)

@@ -19,9 +19,10 @@ def fleet_of(blue="1.0.0", green="1.0.0", **running):
     return {n: fleet.Host(name=n, address=address(n), running=v) for n, v in versions.items()}
 
 
-def lbs_on(*colours_per_lb):
-    """Each LB's upstream lists the hosts of the colours given for it."""
-    return {lb: [{"address": address(n)} for colour in colours for n in GROUPS[colour]]
+def lbs_on(*colours_per_lb, drained=()):
+    """Each LB's upstream lists the hosts of the colours given for it, those named in `drained` marked down."""
+    return {lb: [dict({"address": address(n)}, **({"down": True} if n in drained else {}))
+                 for colour in colours for n in GROUPS[colour]]
             for lb, colours in zip(LBS, colours_per_lb)}
 
 
@@ -58,8 +59,8 @@ def test_preflight_accepts(action, version):
       "switch_to": "green", "retire": []}),
     ("green live: the deploy goes to blue", fleet_of(blue="1.0.0", green="1.1.0"), lbs_on(["green"], ["green"]),
      "deploy", "1.2.0", False, {"live": "green", "idle": "blue", "switch_to": "blue", "live_version": "1.1.0"}),
-    ("drained servers count for their colour", fleet_of(), lbs_on(["blue"], ["blue"]), "deploy", "1.1.0", False,
-     {"live": "blue"}),
+    ("drained servers count for their colour", fleet_of(), lbs_on(["blue"], ["blue"], drained=["blue2", "blue3"]),
+     "deploy", "1.1.0", False, {"live": "blue", "idle": "green", "switch_to": "green"}),
     ("second deploy of the live version: nothing to do", fleet_of(blue="1.1.0"), lbs_on(["blue"], ["blue"]),
      "deploy", "1.1.0", False,
      {"note": "Nothing to do: blue (live) already runs 1.1.0.", "prepare": [], "smoke_test": [], "switch_to": ""}),

@@ -1,5 +1,6 @@
 """bluegreen.yml on 3 blue + 3 green hosts behind lb1 and lb2, under 300 requests/s on new connections (through
-lb1) for deploy, switch and rollback, measured until 10 s after each playbook ends.
+lb1; through lb2 for the rollback) for deploy, switch and rollback, measured until 10 s after each playbook
+ends.
 
 The tests run in file order, each from the state the previous one left (converge: blue live on 1.0.0, green
 idle on 1.0.0): refusals, three deploys that stop before the switch, one whose switch fails on lb2, the deploy
@@ -17,7 +18,7 @@ import ansible_runner
 import pytest
 import yaml
 from conftest import (LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
-                      changed_hosts, failure_messages, task_runs, under_load, write_lock)
+                      changed_hosts, failure_messages, lb_urls, task_runs, under_load, write_lock)
 from fleet_cli import summary as fleet_summary
 
 BLUE = ["blue1", "blue2", "blue3"]
@@ -270,14 +271,20 @@ def ours(lock_text):
 
 def test_a_run_waits_at_the_second_lb_holding_the_first_then_goes_on(playbook, hosts):
     write_lock(hosts["lb2"], "ci-7", expires_in=600)
+    waiting_at_lb2 = threading.Event()
+
+    def watch(event):  # the in-order take starts on lb2 once lb1's is taken (serial: 1)
+        data = event.get("event_data", {})
+        if event["event"] == "runner_on_start" and data.get("task") == IN_ORDER_TASK and data.get("host") == "lb2":
+            waiting_at_lb2.set()
+        return True
+
     outcome = {}
     run = threading.Thread(target=lambda: outcome.update(
-        runner=playbook("bluegreen.yml", app_version="1.1.0", fleet_lock_wait=60)))
+        runner=playbook("bluegreen.yml", event_handler=watch, app_version="1.1.0", fleet_lock_wait=60)))
     run.start()
-    deadline = time.time() + 30
-    while not ours(lock_files(hosts)["lb1"]) and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)  # past the try at once: lb1 taken again in order, lb2 asked every 2 s
+    assert waiting_at_lb2.wait(timeout=50), "the run never went on to take lb2's lock in order"
+    time.sleep(2)  # lb2's take waits inside the module, asking every 2 s
     waiting = lock_files(hosts)
     hosts["lb2"].run_expect([0], f"rm {LOCK_FILE}")  # the other run ends
     run.join()
@@ -292,7 +299,10 @@ def test_a_run_waits_at_the_second_lb_holding_the_first_then_goes_on(playbook, h
 
 def test_rollback_switches_back_to_blue_without_dropping_a_request(load, playbook, upstreams, original_upstreams,
                                                                    lab):
-    runner, report, returned = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback")
+    """Users come through lb2 here (through lb1 in the other load tests): lb2's own log is the witness of its
+    switch. One load generator, as everywhere: two would share the cores and lag."""
+    runner, [report], returned = under_load(load, playbook, "bluegreen.yml", bluegreen_action="rollback",
+                                            load_urls=lb_urls(lab)[1:])
     assert runner.rc == 0, failure_messages(runner)
     assert_nothing_dropped(report, TAIL_SECONDS + 5)
     assert set(versions_started(report, before=task_started(runner, SWITCH_TASK))) == {"1.1.0"}

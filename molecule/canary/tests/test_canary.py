@@ -18,7 +18,7 @@ from datetime import datetime
 import pytest
 import yaml
 from conftest import (LAB_DIR, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
-                      changed_hosts, failure_messages, lb_log, report_text, under_load)
+                      changed_hosts, failure_messages, lb_log, lb_urls, report_text, under_load)
 
 BLUE, GREEN = ["blue1", "blue2", "blue3"], ["green1", "green2", "green3"]
 SHORT = {"canary_step_seconds": 5}
@@ -285,10 +285,6 @@ def test_a_dry_run_promotes_a_bad_canary_and_says_it_would_have_aborted(load, pl
         back = playbook("bluegreen.yml", bluegreen_action="rollback")  # green, the healthy colour, live again
         assert back.rc == 0, failure_messages(back)
     assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
-
-
-def lb_urls(lab):
-    return [f"http://{address}/" for address in addresses(lab, "lb")]
 
 
 def test_a_canary_is_judged_on_every_lb_even_when_users_come_through_lb2_only(load, playbook, lab, lb_url):

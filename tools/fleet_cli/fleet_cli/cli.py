@@ -188,7 +188,7 @@ def check_inputs(project, playbook, inventory, extravars):
         raise Refused(f"no inventory at {inventory}")
     if boolean(extravars.get("rolling_confirm", False), strict=False):
         raise Refused("fleet runs without prompts: use --pause SECONDS between batches, or in AWX a workflow "
-                      "approval between job templates (README: running as an AWX project)")
+                      "approval between job templates (docs/fleet.md: As an AWX project)")
 
 
 def _iso(epoch):

@@ -45,12 +45,35 @@ def in_window(entries, start, end):
     return [entry for entry in entries if start <= entry["t"] < end]
 
 
+# Nginx separates the attempts of one request by ", " (same upstream) or " : " (another upstream) in both
+# $upstream_addr and $upstream_status.
+_ADDRESS_SEPARATOR = re.compile(r", | : ")
+
+
+def failed_attempts(upstream, upstream_status):
+    """The backends whose attempt at a request failed, in order - the one reading of an access-log line's
+    $upstream_addr and $upstream_status that tests, benches and fleet share. Nginx tries the next backend only
+    after a failure, so every attempt but the last failed; the last failed when its status is a 5xx or
+    unreadable. "502, 200" is a request a backend failed and another one answered: the user saw 200, the drain
+    did not work. "-" or "" means no attempt at all; a backend the address list does not name is "unknown"."""
+    codes = [code.strip() for code in re.split(r"[,:]", upstream_status or "") if code.strip() not in ("", "-")]
+    if not codes:
+        return []
+    tried = [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
+    tried += ["unknown"] * (len(codes) - len(tried))
+    last_failed = not codes[-1].isdigit() or int(codes[-1]) >= 500
+    return tried[:len(codes) - 1] + ([tried[len(codes) - 1]] if last_failed else [])
+
+
+def answered_by(upstream):
+    """The backend that gave the answer: the last one $upstream_addr names, or None when Nginx answered itself."""
+    tried = [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
+    return tried[-1] if tried else None
+
+
 def failed_attempt(upstream_status):
-    """Whether Nginx got a 5xx from a backend or had to try more than one: "502, 200" is a request a backend
-    failed and another one answered - the user saw 200, the drain did not work. Attempts are separated by ","
-    (same upstream) or ":" (another upstream); "-" or "" means no attempt at all."""
-    attempts = [code.strip() for code in re.split(r"[,:]", upstream_status or "") if code.strip() not in ("", "-")]
-    return len(attempts) > 1 or any(not code.isdigit() or int(code) >= 500 for code in attempts)
+    """Whether any backend failed an attempt at the request (see failed_attempts)."""
+    return bool(failed_attempts("", upstream_status))
 
 
 def series(entries, start, end, bucket=1.0):
