@@ -96,7 +96,7 @@ def measured(lab, rate, kind):
     row = {"kind": kind, "label": label, "wall": run.wall(), "process": run.seconds,
            "requests": sum(r["requests"] for r in reports),
            "failed": sum(r["failed"] for r in reports), "rate": sum(r["achieved_rate"] for r in reports),
-           "upstream": sum(upstream_failures(found) for found in lines.values())}
+           "upstream": sum(len(upstream_failures(found)) for found in lines.values())}
     old_colour = "green" if version == OLD else "blue"
     old_backends = {f"{address}:8000" for address in addresses(lab, old_colour)}
     started = run.times("playbook_on_task_start", SWITCH_TASK)

@@ -126,7 +126,7 @@ def bad_canary(lab, rate, through="lb1"):
     run, load, lines = canary_under_load(lab, rate, BAD, through)
     green = {f"{address}:8000" for address in addresses(lab, "green")}
     row = {"failed": load["failed"], "requests": load["requests"], "rate": load["achieved_rate"],
-           "outside": upstream_failures(lines, excluded=green)}
+           "outside": len(upstream_failures(lines, excluded=green))}
     step_started, abort_done = run.times("playbook_on_task_start", STEP_STARTS), run.times("runner_on_ok", ABORT_DONE)
     canary = [float(line["msec"]) for line in lines if answered_by(line) in green]
     steps = canary_steps(run)
@@ -148,7 +148,7 @@ def healthy_canary(lab, rate):
     run, load, lines = canary_under_load(lab, rate, HEALTHY)
     green = {f"{address}:8000" for address in addresses(lab, "green")}
     row = {"failed": load["failed"], "requests": load["requests"], "rate": load["achieved_rate"],
-           "upstream": upstream_failures(lines), "wall": max(run.times("playbook_on_stats") or [0]) -
+           "upstream": len(upstream_failures(lines)), "wall": max(run.times("playbook_on_stats") or [0]) -
            min(run.times("playbook_on_start") or [0]), "shares": {}}
     steps = canary_steps(run)
     if run.rc != 0 or [step["share"] for step in steps] != [5, 20, 50] or \

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import ansible_runner
 from fleet_cli import lblog
+from fleet_cli.lblog import upstream_failures  # noqa: F401 (the benches import it from here)
 
 PROJECT = Path(__file__).resolve().parent.parent
 TAIL_SECONDS = 10  # load goes on after the measured work: Nginx's passive checks act late
@@ -214,13 +215,6 @@ def lb_log(container, offset, path="/var/log/nginx/access.log"):
     text = subprocess.run(["podman", "exec", container, "tail", "-c", f"+{offset + 1}", path], env=ENV, check=True,
                           capture_output=True, text=True).stdout
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def upstream_failures(lines, excluded=()):
-    """Requests with a failed upstream attempt on a backend not in `excluded` (Nginx retried them elsewhere, or
-    answered 5xx): a user's 200 hides these. The one reading of the log that tests and fleet share."""
-    return sum(1 for line in lines
-               if set(lblog.failed_attempts(line.get("upstream"), line["upstream_status"])) - set(excluded))
 
 
 def answered_by(line):

@@ -81,7 +81,7 @@ def upstream_failures_between(since, until):
     log = subprocess.run(["podman", "exec", f"{LAB}-lb1", "cat", "/var/log/nginx/access.log"], env=ENV, check=True,
                          capture_output=True, text=True).stdout
     lines = [json.loads(line) for line in log.splitlines()]
-    return upstream_failures([line for line in lines if since <= float(line["msec"]) <= until])
+    return len(upstream_failures([line for line in lines if since <= float(line["msec"]) <= until]))
 
 
 def measured(lb_url, rate, path, mitogen, **extravars):

@@ -159,7 +159,7 @@ def measured(lab, rate, label, name, **extravars):
     return {"row": label, "rc": run["rc"], "wall": run["wall"], "memory": run["memory"],
             "requests": report["requests"], "failed": report["failed"],
             "reasons": ", ".join(f"{why}: {n:,}" for why, n in sorted(report["by_status"].items()) if why != "200"),
-            "upstream": upstream_failures(lb_log(LB_CONTAINER, offset)), "batches": batch_seconds(run["events"]),
+            "upstream": len(upstream_failures(lb_log(LB_CONTAINER, offset))), "batches": batch_seconds(run["events"]),
             "failures": run["failures"]}
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import ansible_runner
 import pytest
-from fleet_cli import lblog
+from fleet_cli.lblog import upstream_failures  # the tests import it from here too
 
 PROJECT = Path(__file__).resolve().parent.parent
 LAB_NAME = os.environ.get("LAB_NAME", "mol-default")
@@ -170,13 +170,6 @@ def lb_log(host, since=0.0):
     """The LB's access log lines (parsed JSON) of requests that ended at or after `since` (epoch)."""
     text = host.check_output("cat /var/log/nginx/access.log")
     return [line for line in map(json.loads, text.splitlines()) if float(line["msec"]) >= since]
-
-
-def upstream_failures(lines, failing_backends=()):
-    """Requests for which a backend (but those of failing_backends) failed an attempt and Nginx tried another, or
-    answered 5xx: a user's 200 cannot hide these."""
-    return [line for line in lines
-            if set(lblog.failed_attempts(line.get("upstream"), line["upstream_status"])) - set(failing_backends)]
 
 
 def lb_of(report):

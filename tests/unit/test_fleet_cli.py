@@ -57,6 +57,15 @@ def test_failed_attempts_name_the_backends(upstream, upstream_status, failed):
     assert lblog.failed_attempts(upstream, upstream_status) == failed
 
 
+def test_upstream_failures_keep_the_lines_a_backend_outside_the_excluded_failed():
+    retried = {"upstream": "10.0.0.1:8000, 10.0.0.2:8000", "upstream_status": "502, 200"}
+    answered = {"upstream": "10.0.0.2:8000", "upstream_status": "200"}
+    unreadable = {"upstream": "10.0.0.3:8000", "upstream_status": "bogus"}
+    lines = [retried, answered, unreadable]
+    assert lblog.upstream_failures(lines) == [retried, unreadable]
+    assert lblog.upstream_failures(lines, excluded={"10.0.0.1:8000"}) == [unreadable]
+
+
 @pytest.mark.parametrize("upstream, answered", [
     ("10.0.0.1:8000", "10.0.0.1:8000"),
     ("10.0.0.1:8000, 10.0.0.2:8000", "10.0.0.2:8000"),

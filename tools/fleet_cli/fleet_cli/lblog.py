@@ -65,6 +65,13 @@ def failed_attempts(upstream, upstream_status):
     return tried[:len(codes) - 1] + ([tried[len(codes) - 1]] if last_failed else [])
 
 
+def upstream_failures(records, excluded=()):
+    """The decoded log lines with an attempt that a backend not in `excluded` failed: Nginx retried them elsewhere,
+    or answered 5xx - a user's 200 hides these."""
+    return [record for record in records
+            if set(failed_attempts(record.get("upstream"), record.get("upstream_status"))) - set(excluded)]
+
+
 def answered_by(upstream):
     """The backend that gave the answer: the last one $upstream_addr names, or None when Nginx answered itself."""
     tried = [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
