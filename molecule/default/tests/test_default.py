@@ -19,7 +19,6 @@ HARDENING = {
     "MemoryDenyWriteExecute": "yes",
     "CapabilityBoundingSet": "",
     "ProtectProc": "invisible",
-    "ProcSubset": "pid",
     "RemoveIPC": "yes",
     "ProtectHostname": "yes",
 }
@@ -63,6 +62,16 @@ def test_running_service_has_no_privileges(app_host):
     status = app_host.check_output(f"cat /proc/{main_pid(app_host)}/status")
     fields = dict(line.split(":\t", 1) for line in status.splitlines())
     assert {name: fields[name] for name in RUNNING} == RUNNING
+
+
+def test_running_service_listens_with_the_kernels_backlog_and_its_own_file_limit(app_host):
+    """The sandbox must not cost capacity: Go takes its listen backlog from /proc/sys/net/core/somaxconn (128 when it
+    cannot read it), and cannot raise its open-file limit itself (the filter refuses setrlimit)."""
+    somaxconn = int(app_host.check_output("cat /proc/sys/net/core/somaxconn"))
+    listening = app_host.check_output("ss -Hltn 'sport = :8000'").split()
+    assert int(listening[2]) == somaxconn > 128, listening  # Send-Q of a listening socket: its backlog
+    limits = app_host.check_output(f"cat /proc/{main_pid(app_host)}/limits")
+    assert re.search(r"^Max open files\s+65536\s+65536\s", limits, re.M), limits
 
 
 def test_running_service_cannot_write_under_usr(app_host):
