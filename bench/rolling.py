@@ -35,7 +35,8 @@ from pathlib import Path
 import ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, mitogen_env, upstream_failures  # noqa: E402
+from common import (ENV, PROJECT, TAIL_SECONDS, Load, inventory, lab_down, lb_log, mitogen_env,  # noqa: E402
+                    upstream_failures)
 
 LAB = "bench-rolling"
 BATCH = {5: 1, 20: "25%"}  # the batches bench/RESULTS.md's table compares at
@@ -78,9 +79,7 @@ def lab_up(hosts):
 
 def upstream_failures_between(since, until):
     """Requests in the LB's access log between since and until (epoch) for which a backend failed."""
-    log = subprocess.run(["podman", "exec", f"{LAB}-lb1", "cat", "/var/log/nginx/access.log"], env=ENV, check=True,
-                         capture_output=True, text=True).stdout
-    lines = [json.loads(line) for line in log.splitlines()]
+    lines = lb_log(f"{LAB}-lb1", 0)
     return len(upstream_failures([line for line in lines if since <= float(line["msec"]) <= until]))
 
 

@@ -50,6 +50,11 @@ def in_window(entries, start, end):
 _ADDRESS_SEPARATOR = re.compile(r", | : ")
 
 
+def _tried(upstream):
+    """The backends $upstream_addr names, in the order Nginx tried them."""
+    return [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
+
+
 def failed_attempts(upstream, upstream_status):
     """The backends whose attempt at a request failed, in order - the one reading of an access-log line's
     $upstream_addr and $upstream_status that tests, benches and fleet share. Nginx tries the next backend only
@@ -59,7 +64,7 @@ def failed_attempts(upstream, upstream_status):
     codes = [code.strip() for code in re.split(r"[,:]", upstream_status or "") if code.strip() not in ("", "-")]
     if not codes:
         return []
-    tried = [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
+    tried = _tried(upstream)
     tried += ["unknown"] * (len(codes) - len(tried))
     last_failed = not codes[-1].isdigit() or int(codes[-1]) >= 500
     return tried[:len(codes) - 1] + ([tried[len(codes) - 1]] if last_failed else [])
@@ -74,7 +79,7 @@ def upstream_failures(records, excluded=()):
 
 def answered_by(upstream):
     """The backend that gave the answer: the last one $upstream_addr names, or None when Nginx answered itself."""
-    tried = [address for address in _ADDRESS_SEPARATOR.split(upstream or "") if address not in ("", "-")]
+    tried = _tried(upstream)
     return tried[-1] if tried else None
 
 
