@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # MIT License (see LICENSE)
 """Action plugin fleet.deployer.deploy_lock: takes, renews or releases the deploy lock on a load balancer (the
-task's host, or its delegate). It names this run, decides with plugin_utils.lock what to do about another run's
-lock, waits for it, and calls the module of the same name on the load balancer for each attempt.
+task's host, or its delegate). It describes this run (its run id comes from the play: fleet_lock_run_id), decides
+with plugin_utils.lock what to do about another run's lock, waits for it, and calls the module of the same name on
+the load balancer for each attempt.
 Documentation: plugins/modules/deploy_lock.py."""
 
 from __future__ import annotations
@@ -24,20 +25,30 @@ display = Display()
 
 ARGUMENT_SPEC = {
     "path": {"type": "path", "default": "/var/lib/fleet-deployer/deploy.lock"},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state": {"type": "str", "choices": ["present", "renew", "absent"], "default": "present"},
     "wait": {"type": "raw", "default": 60},
     "ttl": {"type": "raw", "default": 1800},
     "break": {"type": "bool", "default": False},
     "queue": {"type": "bool", "default": True},
     "version": {"type": "str", "default": ""},
-    "holder_id": {"type": "str", "default": ""},
+    "run_id": {"type": "str", "required": True},
 }
 POLL_SECONDS = 2
 
 
-def running_here(current):
-    """Whether the holder's ansible-playbook still runs, when it ran on this controller (None: cannot tell)."""
-    if current.get("controller") != socket.gethostname():
+def pid_namespace():
+    """This machine's boot and this process's pid namespace ('' where Linux does not say): the pids a holder of the
+    same value names are the pids this controller sees."""
+    try:
+        return f"{Path('/proc/sys/kernel/random/boot_id').read_text().strip()} {os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
+
+
+def running_here(current, me):
+    """Whether the holder's ansible-playbook still runs, when its pid is one this controller sees (None: cannot
+    tell, only the lease's expiry can)."""
+    if not lock.pid_visible(current, me):
         return None
     try:
         return b"ansible" in Path(f"/proc/{int(current['pid'])}/cmdline").read_bytes()
@@ -60,21 +71,30 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg=str(refusal))
         self._task_vars = task_vars
         self._lb = self._task.delegate_to or task_vars["inventory_hostname"]
-        # Worker processes are forked from ansible-playbook: its pid names this run in every task.
-        self._me = lock.holder(getpass.getuser(), socket.gethostname(), os.getppid(),
+        # Worker processes are forked from ansible-playbook: its pid is the process that runs this playbook.
+        self._me = lock.holder(args["run_id"], getpass.getuser(), socket.gethostname(), os.getppid(), pid_namespace(),
                                ", ".join(os.path.basename(path) for path in context.CLIARGS.get("args", ())),
                                args["version"], time.time())
-        if args["holder_id"]:  # a run that was interrupted: its lock, not this run's
-            self._me = dict(self._me, id=args["holder_id"])
-        self._module_args = {"path": args["path"], "ttl": ttl, "holder": self._me}
+        self._module_args = {"path": args["path"], "ttl": ttl, "run_id": args["run_id"]}
         if args["state"] == "absent":
             released = self._attempt(state="absent")
             result.update(released, changed=False)
             if released.get("lock"):
-                result["msg"] = f"The deploy lock on {self._lb} is not this run's any more: {released['lock']['id']}."
+                result["msg"] = (f"The deploy lock on {self._lb} is not this run's any more: run "
+                                 f"{released['lock']['run_id']}.")
+            return result
+        if args["state"] == "renew":
+            result.update(self._renew())
             return result
         result.update(self._take(wait, args["break"], args["queue"]))
         return result
+
+    def _renew(self):
+        renewed = self._attempt(state="renew")
+        if renewed.get("failed") or renewed["acquired"]:
+            return dict(renewed, changed=False)
+        return dict(renewed, changed=False, failed=True, lock_holder=renewed["lock"],
+                    msg=lock.renew_refusal(self._lb, renewed["lock"], self._me["run_id"], renewed["now"]))
 
     def _attempt(self, **module_args):
         return self._execute_module(module_name="fleet.deployer.deploy_lock",
@@ -84,15 +104,15 @@ class ActionModule(ActionBase):
         deadline = time.monotonic() + wait
         waiting = None
         while True:
-            taken = self._attempt(state="present")
+            taken = self._attempt(state="present", holder=self._me)
             if taken.get("failed"):
                 return taken
             if taken["acquired"]:
                 return dict(taken, changed=False, msg=f"This run holds the deploy lock on {self._lb}.")
             decision = lock.decide(self._lb, taken["lock"], self._me, taken["now"], break_lock,
-                                   running_here(taken["lock"]))
+                                   running_here(taken["lock"], self._me))
             if decision.action in (lock.TAKE_OVER, lock.BREAK):
-                replaced = self._attempt(state="present", replace=taken["lock"]["id"])
+                replaced = self._attempt(state="present", holder=self._me, replace=taken["lock"]["run_id"])
                 if replaced.get("failed"):
                     return replaced
                 if replaced["acquired"]:
@@ -104,8 +124,8 @@ class ActionModule(ActionBase):
             if time.monotonic() >= deadline:
                 return {"failed": True, "changed": False, "lock_holder": taken["lock"],
                         "msg": str(lock.refusal(decision, wait))}
-            if waiting != taken["lock"]["id"]:
-                waiting = taken["lock"]["id"]
+            if waiting != taken["lock"]["run_id"]:
+                waiting = taken["lock"]["run_id"]
                 display.display(f"{decision.message} Waiting up to {wait} s for it (fleet_lock_wait).",
                                 color="bright purple")
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))

@@ -39,6 +39,26 @@ options:
       - Keep a timestamped copy of the original file next to it when it changes.
     type: bool
     default: false
+  lock:
+    description:
+      - The deploy lock this edit is made under (the fence). Before the file is written, the lock file is read on
+        the host; when another run holds it, or none does, or it cannot be read, the task fails and the file is left
+        byte for byte as it was.
+      - The lock's guard file is held shared from the check until the reload is done, so the lock cannot be taken
+        over in between.
+      - Check mode and an edit that changes nothing do not read the lock.
+      - Omitted, the edit is made whoever holds the lock.
+    type: dict
+    version_added: 1.2.0
+    suboptions:
+      path:
+        description: The lock file, as module M(fleet.deployer.deploy_lock) writes it.
+        type: path
+        required: true
+      run_id:
+        description: The run id of this run, which must hold the lock (C(fleet_lock_run_id)).
+        type: str
+        required: true
 attributes:
   check_mode:
     support: full

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Shared by the modules that edit an Nginx file; its options are documented in doc_fragments/nginx_file_edit.py.
 
-"""How an Nginx file is changed: in memory first; then a temporary file in the same folder, atomic_move, the
-configuration test and the reload; when either fails, the original is put back byte for byte."""
+"""How an Nginx file is changed: in memory first; then - when the deploy lock given holds this run (the fence) - a
+temporary file in the same folder, atomic_move, the configuration test and the reload; when either fails, the
+original is put back byte for byte."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import secrets
 import shlex
 
 from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
+from ansible_collections.fleet.deployer.plugins.module_utils.deploy_lock_file import fence_refusal, guarded, read_lock
 from ansible_collections.fleet.deployer.plugins.module_utils.nginx_conf import NginxConfError
 
 FILE_EDIT_ARGUMENT_SPEC = dict(
@@ -20,6 +22,8 @@ FILE_EDIT_ARGUMENT_SPEC = dict(
     reload=dict(type='bool', default=False),
     reload_command=dict(type='str', default='nginx -s reload'),
     backup=dict(type='bool', default=False),
+    lock=dict(type='dict', options=dict(path=dict(type='path', required=True),
+                                        run_id=dict(type='str', required=True))),
 )
 
 
@@ -81,11 +85,35 @@ def edit_file(module, edit):
     if not result['changed'] or module.check_mode:
         module.exit_json(**result)
 
-    if params['backup']:
-        result['backup_file'] = module.backup_local(path)
-    failure = write_checked(module, path, new)
+    if params['lock'] is None:
+        failure = write_backed_up(module, path, new, result)
+    else:
+        failure = write_fenced(module, path, new, result)
     if failure:
-        if params['backup']:
-            os.remove(result['backup_file'])  # a failed task leaves the folder as it found it
         module.fail_json(**failure)
     module.exit_json(**result)
+
+
+def write_backed_up(module, path, new, result):
+    """write_checked, with the backup the task asked for (removed again when the write fails)."""
+    if module.params['backup']:
+        result['backup_file'] = module.backup_local(path)
+    failure = write_checked(module, path, new)
+    if failure and module.params['backup']:
+        os.remove(result['backup_file'])  # a failed task leaves the folder as it found it
+    return failure
+
+
+def write_fenced(module, path, new, result):
+    """write_backed_up only while the deploy lock holds this run; the lock's guard is held shared until the reload
+    is done, so no other run takes the lock between the check and the write."""
+    fence = module.params['lock']
+    try:
+        with guarded(fence['path'], exclusive=False):
+            refusal = fence_refusal(read_lock(fence['path']), fence['run_id'], fence['path'])
+            if not refusal:
+                return write_backed_up(module, path, new, result)
+    except OSError as error:
+        refusal = 'cannot read the deploy lock %s: %s' % (fence['path'], error)
+    return dict(msg='%s was left unchanged: this edit is made only under the deploy lock of run %s, and %s.'
+                    % (path, fence['run_id'], refusal))

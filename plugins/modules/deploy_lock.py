@@ -11,14 +11,19 @@ module: deploy_lock
 short_description: Take, renew or release the deploy lock a load balancer keeps
 description:
   - Every playbook that changes the fleet takes this lock on every load balancer first, so two deploys never edit
-    the same upstream at once. The lock is a JSON file naming its holder (user, controller, process, playbook,
-    version, start) and when its lease expires.
+    the same upstream at once. The lock is a JSON file naming its holder (a random run id made once per playbook
+    run, the user, controller, process, playbook, version and start) and when its lease expires.
+  - Only the run id tells two runs apart; a holder's pid is trusted only on the same controller and pid namespace
+    (two containers can share a hostname and pids). A lock file that cannot be read (not JSON, a field missing or of
+    the wrong type) is held by nobody and expired, and the warning names the file.
   - The action plugin of the same name runs on the controller - it waits for another deploy's lock up to
     O(wait) seconds, then refuses naming the holder; takes over a lock whose holder is gone (its process no longer
     runs on this controller, or its lease ran out) with a warning; breaks one on purpose with O(break) - and calls
     this module on the load balancer for each attempt.
   - Each attempt is atomic on the load balancer (an exclusive C(flock) on a guard file beside the lock, and the
-    lock written to a temporary file and renamed over it).
+    lock written to a temporary file, flushed to disk and renamed over it).
+  - The modules that edit Nginx files refuse to write unless their O(fleet.deployer.nginx_upstream#module:lock)
+    names the run that holds this lock (the fence).
   - Reports no change, so that a second run of a playbook still reports none; check mode takes no lock.
 version_added: 1.1.0
 options:
@@ -29,9 +34,11 @@ options:
   state:
     description:
       - V(present) takes the lock, or renews it when this run already holds it.
+      - V(renew) extends the lease of the lock this run holds by O(ttl) seconds from now; fails naming the holder
+        when another run holds it, or when no run does.
       - V(absent) releases it when this run holds it, and leaves another run's lock alone.
     type: str
-    choices: [present, absent]
+    choices: [present, renew, absent]
     default: present
   wait:
     description: Seconds to wait for another deploy's lock before refusing. Used by the action plugin.
@@ -56,19 +63,25 @@ options:
     description: The version this run deploys, to name it in another deploy's messages.
     type: str
     default: ""
+  run_id:
+    description:
+      - This run's id, the same in every task of one playbook run; the role fleet.deployer.fleet_lock makes a random
+        one (C(fleet_lock_run_id)).
+      - With O(state=absent), the C(fleet) command passes the id of a run it interrupted (Ctrl-C, SIGTERM) to give
+        back that run's lock.
+    type: str
+    required: true
+    version_added: 1.2.0
   holder:
-    description: The lock to write, made by the action plugin (C(id), C(user), C(controller), C(pid), C(playbook), C(version), C(started)).
+    description:
+      - The lock to write, made by the action plugin (C(run_id), C(user), C(host), C(pid), C(pid_namespace),
+        C(playbook), C(version), C(started)).
     type: dict
   replace:
-    description: The id of another run's lock this attempt may replace (a take-over or a break decided by the action plugin).
-    type: str
-  holder_id:
     description:
-      - With O(state=absent), release the lock this id holds instead of this run's - the C(fleet) command does so
-        for a run it interrupted (Ctrl-C, SIGTERM). Used by the action plugin.
+      - The run id of another run's lock this attempt may replace (a take-over or a break decided by the action
+        plugin).
     type: str
-    default: ""
-    version_added: 1.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -88,15 +101,22 @@ EXAMPLES = r"""
   fleet.deployer.deploy_lock:
     wait: 120
     version: "{{ app_version }}"
+    run_id: "{{ fleet_lock_run_id }}"
+
+- name: Renew this run's lease
+  fleet.deployer.deploy_lock:
+    state: renew
+    run_id: "{{ fleet_lock_run_id }}"
 
 - name: Release the deploy lock
   fleet.deployer.deploy_lock:
     state: absent
+    run_id: "{{ fleet_lock_run_id }}"
 """
 
 RETURN = r"""
 acquired:
-  description: Whether this run holds the lock after the task (V(false) after a release).
+  description: Whether this run holds the lock after the task (V(false) after a release, or a renewal refused).
   returned: always
   type: bool
   sample: true
@@ -104,8 +124,9 @@ lock:
   description: The lock as it stands after the task, or V(null) when the load balancer holds none.
   returned: always
   type: dict
-  sample: {"id": "root@ctl:4242", "user": "root", "controller": "ctl", "pid": 4242, "playbook": "rolling.yml",
-           "version": "1.1.0", "started": 1795680000.0, "expires": 1795681800.0}
+  sample: {"run_id": "3f2a9c0d1e4b5a69", "user": "root", "host": "ctl", "pid": 4242,
+           "pid_namespace": "0b6f... pid:[4026531836]", "playbook": "rolling.yml", "version": "1.1.0",
+           "started": 1795680000.0, "expires": 1795681800.0}
 lock_holder:
   description: The lock of another deploy that holds it - when the task fails for it, or with O(queue=false).
   returned: when another deploy holds the lock
@@ -117,21 +138,13 @@ now:
   sample: 1795680012.5
 """
 
-import fcntl
 import json
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.deployer.plugins.module_utils.atomic_file import write_atomic
-
-
-def read_lock(path):
-    try:
-        with open(path, encoding="utf-8") as lock_file:
-            return json.load(lock_file)
-    except FileNotFoundError:
-        return None
+from ansible_collections.fleet.deployer.plugins.module_utils.deploy_lock_file import guarded, read_lock
 
 
 def write_lock(module, path, lock):
@@ -139,20 +152,24 @@ def write_lock(module, path, lock):
 
 
 def attempt(module, path):
-    """One take or release under the guard; returns what the module reports."""
+    """One take, renewal or release under the guard; returns what the module reports."""
     params = module.params
-    mine = params["holder"]["id"]
     now = time.time()
     current = read_lock(path)
-    held = current is not None and current.get("id") == mine
+    held = current is not None and current["run_id"] == params["run_id"]
     if params["state"] == "absent":
         if held and not module.check_mode:
             os.unlink(path)
         return dict(acquired=False, lock=None if held else current, now=now)
-    if current is not None and not held and current.get("id") != params["replace"]:
+    if params["state"] == "renew":
+        if not held:  # the action plugin fails naming the lock found
+            return dict(acquired=False, lock=current, now=now)
+        lock = current
+    elif current is not None and not held and current["run_id"] != params["replace"]:
         return dict(acquired=False, lock=current, now=now)
-    started = current["started"] if held else params["holder"]["started"]
-    lock = dict(params["holder"], started=started, expires=round(now + params["ttl"], 3))
+    else:
+        lock = dict(params["holder"], started=current["started"] if held else params["holder"]["started"])
+    lock = dict(lock, expires=round(now + params["ttl"], 3))
     if not module.check_mode:
         write_lock(module, path, lock)
     return dict(acquired=True, lock=lock, now=now)
@@ -162,30 +179,30 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/var/lib/fleet-deployer/deploy.lock"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "renew", "absent"], default="present"),
             wait=dict(type="int", default=60),
             ttl=dict(type="int", default=1800),
             version=dict(type="str", default=""),
             queue=dict(type="bool", default=True),
+            run_id=dict(type="str", required=True),
             holder=dict(type="dict"),
             replace=dict(type="str"),
-            holder_id=dict(type="str", default=""),
             **{"break": dict(type="bool", default=False)},
         ),
-        required_if=[("state", "present", ["holder"]), ("state", "absent", ["holder"])],
+        required_if=[("state", "present", ["holder"])],
         supports_check_mode=True,
     )
     path = module.params["path"]
     if module.params["ttl"] < 1:
         module.fail_json(msg=f"ttl={module.params['ttl']} must be 1 second or more")
+    if not module.params["run_id"]:
+        module.fail_json(msg="run_id must not be empty: it is what tells this run's lock from another's")
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        guard = open(f"{path}.guard", "a", encoding="utf-8")
+        with guarded(path, exclusive=True):
+            result = attempt(module, path)
     except OSError as error:
-        module.fail_json(msg=f"cannot open the deploy lock's guard file {path}.guard: {error}")
-    with guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        result = attempt(module, path)
+        module.fail_json(msg=f"cannot read or write the deploy lock {path}: {error}")
     module.exit_json(changed=False, **result)
 
 

@@ -155,7 +155,7 @@ class Collector:
         self.outcomes = {}     # host -> what the strategy recorded for it
         self.switch_seconds = None
         self.lock_holder = None
-        self.lock_taken = {}   # lb -> the lock this run took there (released by fleet if the run is interrupted)
+        self.lock_taken = {}   # lb -> run id of the lock this run took (fleet gives it back if the run is stopped)
         self.warnings = []     # what went wrong in fleet itself, never in the playbook
         self.judgements = []   # each judgement of the new version on users' traffic (traffic_analysis)
         self.batch = 0
@@ -262,7 +262,7 @@ class Collector:
             self._tell(f"{judgement['name']}: {judgement['decision']} - {judgement['reason']}")
         if data.get("task_action") == LOCK_ACTION:
             if res.get("acquired"):
-                self.lock_taken[host] = res["lock"]["id"]
+                self.lock_taken[host] = res["lock"]["run_id"]
             else:
                 self.lock_taken.pop(host, None)
         facts = res.get("ansible_facts") or {}
