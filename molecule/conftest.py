@@ -94,12 +94,14 @@ def playbook(tmp_path_factory):
 
 
 LOCK_FILE = "/var/lib/fleet-deployer/deploy.lock"
+OTHER_RUN_ID = "c17e57c17e57c17e"
 
 
 def write_lock(lb, controller, expires_in):
-    """Puts another run's deploy lock (ops@controller running canary.yml, lease ending in expires_in s) on lb."""
+    """Puts another run's deploy lock (ops@controller, run OTHER_RUN_ID, running canary.yml, lease ending in
+    expires_in s) on lb."""
     now = time.time()
-    lock = {"id": f"ops@{controller}:4242", "user": "ops", "controller": controller, "pid": 4242,
+    lock = {"run_id": OTHER_RUN_ID, "user": "ops", "host": controller, "pid": 4242, "pid_namespace": "",
             "playbook": "canary.yml", "version": "9.9.9", "started": now - 120, "expires": now + expires_in}
     lb.run_expect([0], f"echo '{json.dumps(lock)}' > {LOCK_FILE}")
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import ansible_runner
 import pytest
 import yaml
-from conftest import (LOCK_FILE, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers, assert_nothing_dropped,
-                      changed_hosts, failure_messages, lb_urls, task_runs, under_load, write_lock)
+from conftest import (LOCK_FILE, OTHER_RUN_ID, PROJECT, TAIL_SECONDS, UPSTREAM_FILE, addresses, answers,
+                      assert_nothing_dropped, changed_hosts, failure_messages, lb_urls, task_runs, under_load,
+                      write_lock)
 from fleet_cli import summary as fleet_summary
 
 BLUE = ["blue1", "blue2", "blue3"]
@@ -242,7 +243,8 @@ def test_a_lock_on_the_second_lb_is_refused_and_the_first_given_back(playbook, h
     theirs = lock_files(hosts)["lb2"]
     runner = playbook("bluegreen.yml", app_version="1.1.0", fleet_lock_wait=1)
     assert runner.rc != 0
-    assert any("The deploy lock on lb2 is held by ops@ci-7 running canary.yml for 9.9.9" in message and
+    held = f"The deploy lock on lb2 is held by ops@ci-7 (run {OTHER_RUN_ID}) running canary.yml for 9.9.9"
+    assert any(held in message and
                "Waited 1 s (fleet_lock_wait); nothing was changed" in message
                for message in failure_messages(runner)), failure_messages(runner)
     # the try at once took lb1's; the run gave it back, took it again in order and gave it back on refusal
@@ -259,7 +261,7 @@ def test_a_try_that_fails_on_one_lb_gives_back_the_lock_on_the_others(playbook, 
     finally:
         hosts["lb2"].run_expect([0], f"rmdir {LOCK_FILE}.guard")
     assert runner.rc != 0
-    assert any(message.startswith(f"cannot open the deploy lock's guard file {LOCK_FILE}.guard: ") and
+    assert any(message.startswith(f"cannot read or write the deploy lock {LOCK_FILE}: ") and
                "Is a directory" in message for message in failure_messages(runner)), failure_messages(runner)
     assert lock_files(hosts) == {"lb1": None, "lb2": None}  # lb1's was taken in the same task, then given back
     assert upstreams() == before
@@ -290,8 +292,9 @@ def test_a_run_waits_at_the_second_lb_holding_the_first_then_goes_on(playbook, h
     run.join()
     runner = outcome["runner"]
     assert runner.rc == 0, failure_messages(runner)
-    assert ours(waiting["lb1"]) and json.loads(waiting["lb2"])["id"] == "ops@ci-7:4242", waiting
-    assert "The deploy lock on lb2 is held by ops@ci-7 running canary.yml for 9.9.9" in runner.stdout.read()
+    assert ours(waiting["lb1"]) and json.loads(waiting["lb2"])["run_id"] == OTHER_RUN_ID, waiting
+    assert (f"The deploy lock on lb2 is held by ops@ci-7 (run {OTHER_RUN_ID}) running canary.yml for 9.9.9"
+            in runner.stdout.read())
     assert task_runs(runner, IN_ORDER_TASK) == len(LBS)
     assert changed_hosts(runner) == {}
     assert lock_files(hosts) == {"lb1": None, "lb2": None}

@@ -188,7 +188,7 @@ def test_5_second_deploy_waits_then_refuses_naming_the_first(load, playbook, lb,
     lines = assert_nothing_dropped(report)
     assert first["runner"].rc == 0, failure_messages(first["runner"])
     output = second.stdout.read()
-    holder = re.escape(f"root@{os.uname().nodename} running rolling.yml for 1.1.0")
+    holder = re.escape(f"root@{os.uname().nodename}") + r" \(run [0-9a-f]{16}\) running rolling\.yml for 1\.1\.0"
     assert re.search(rf"The deploy lock on lb1 is held by {holder} \(pid \d+, .*\)\. Waiting up to 3 s", output)
     assert re.search(rf"held by {holder} .* Waited 3 s \(fleet_lock_wait\); nothing was changed",
                      " ".join(failure_messages(second)))
@@ -202,8 +202,10 @@ def test_5_second_deploy_waits_then_refuses_naming_the_first(load, playbook, lb,
 
 
 @pytest.mark.parametrize("expires_in, extravars, warning", [
-    (-30, {}, "Took over the deploy lock on lb1 from ops@ci-7 running canary.yml for 9.9.9 (pid 4242, since"),
-    (600, {"fleet_lock_break": True}, "Broke the deploy lock on lb1 held by ops@ci-7 running canary.yml for 9.9.9"),
+    (-30, {}, "Took over the deploy lock on lb1 from ops@ci-7 (run c17e57c17e57c17e) running canary.yml for 9.9.9 "
+              "(pid 4242, since"),
+    (600, {"fleet_lock_break": True},
+     "Broke the deploy lock on lb1 held by ops@ci-7 (run c17e57c17e57c17e) running canary.yml for 9.9.9"),
 ])
 def test_5_a_lock_whose_holder_is_gone_is_taken_over_or_broken(playbook, lb, expires_in, extravars, warning):
     write_lock(lb, "ci-7", expires_in)
@@ -211,6 +213,53 @@ def test_5_a_lock_whose_holder_is_gone_is_taken_over_or_broken(playbook, lb, exp
     assert runner.rc == 0, failure_messages(runner)
     assert warning in runner.stdout.read()
     assert lb.run(f"test -e {LOCK_FILE}").rc == 1  # released at the end
+
+
+def lock_holders_while(thread, lb):
+    """The run ids in lb's lock file, read every 0.2 s until thread ends (None while no run holds it)."""
+    seen = []
+    while thread.is_alive():
+        found = lb.run(f"cat {LOCK_FILE}")
+        seen.append(json.loads(found.stdout)["run_id"] if found.rc == 0 and found.stdout.strip() else None)
+        time.sleep(0.2)
+    return seen
+
+
+def test_5_two_controllers_with_one_hostname_one_waits_and_a_deploy_past_its_ttl_keeps_the_lock(playbook, lb,
+                                                                                               backend):
+    """Two controllers in two containers with the same hostname: the second ansible-playbook runs in a pid
+    namespace of its own (unshare), where the first one's pid is not visible, as in another container. It must
+    wait for the first's lease, never judge it dead by its pid; the first outlives fleet_lock_ttl and keeps its
+    lock, renewed at every batch."""
+    ttl = 20  # above one batch (drain, 8 s healthy, re-add), below the whole rollout of 4 hosts
+    first = {}
+    run_first = threading.Thread(target=lambda: first.update(runner=playbook(
+        "rolling.yml", app_version="1.0.0", rolling_min_healthy_seconds=8, rolling_bake_seconds=0,
+        fleet_lock_ttl=ttl)))
+    started = time.time()
+    run_first.start()
+    while lb.run(f"test -s {LOCK_FILE}").rc != 0 and time.time() < started + 60:
+        time.sleep(0.2)
+    second = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", "ansible-playbook", "-i", str(LAB_DIR / "inventory"),
+         "playbooks/rolling.yml", "-e", "app_version=1.1.0", "-e", "fleet_lock_wait=300"],
+        cwd=PROJECT, env=dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg")), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    holders = lock_holders_while(run_first, lb)
+    first_took = time.time() - started
+    output, _ = second.communicate(timeout=600)
+    assert first["runner"].rc == 0, failure_messages(first["runner"])
+    assert first_took > ttl * 1.5, first_took  # the first ran well past its ttl...
+    first_run_id = next(holder for holder in holders if holder)
+    held = holders[holders.index(first_run_id):]
+    # ...and held the lock all along: it went from the first run to none (its release), never to the second
+    assert next((holder for holder in held if holder != first_run_id), None) is None, holders
+    assert "Took over" not in first["runner"].stdout.read() + output
+    assert re.search(rf"The deploy lock on lb1 is held by root@{re.escape(os.uname().nodename)} \(run "
+                     rf"{first_run_id}\) running rolling\.yml for 1\.0\.0 .* Waiting up to 300 s", output), output
+    assert second.returncode == 0, output  # then it took the lock and deployed 1.1.0 after the first
+    assert fleet_state(lb, backend) == serving("1.1.0")
+    assert lb.run(f"test -e {LOCK_FILE}").rc == 1  # both released theirs
 
 
 # ---- 8. Nginx restarted mid-rollout --------------------------------------------------------------------------------
