@@ -93,7 +93,8 @@ class ActionModule(ActionBase):
         renewed = self._attempt(state="renew")
         if renewed.get("failed") or renewed["acquired"]:
             return dict(renewed, changed=False)
-        return dict(renewed, changed=False, failed=True, lock_holder=renewed["lock"],
+        # no lock_holder: that would read as "waited for the lock, nothing changed" (fleet's exit code 4)
+        return dict(renewed, changed=False, failed=True,
                     msg=lock.renew_refusal(self._lb, renewed["lock"], self._me["run_id"], renewed["now"]))
 
     def _attempt(self, **module_args):
