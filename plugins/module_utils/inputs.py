@@ -240,6 +240,13 @@ def check_absolute_path(value, name):
     return value
 
 
+def check_absolute_paths(value, name):
+    """A list of absolute paths, each checked as check_absolute_path and named by its index."""
+    if not isinstance(value, list):
+        raise InputError(name, value, 'is not a list of absolute paths')
+    return [check_absolute_path(item, '%s[%d]' % (name, index)) for index, item in enumerate(value)]
+
+
 def check_unit_line(value, name):
     """Text written into one line of a systemd unit: a newline would start a directive of its own."""
     if any(ord(char) < 32 or ord(char) == 127 for char in _text(value, name, 'one line of text')):
@@ -264,6 +271,7 @@ CHECKS = {
     'nginx_size': check_nginx_size,
     'next_upstream': check_next_upstream,
     'absolute_path': check_absolute_path,
+    'absolute_paths': check_absolute_paths,
     'unit_line': check_unit_line,
 }
 

@@ -151,19 +151,23 @@ class RoleBalancer(Stoppable):
         """The access log's lines, as bytes."""
         return self.log.read_bytes().splitlines() if self.log.exists() else []
 
-    def ask(self, source, request):
-        """Sends the raw `request` from the address `source`; returns (the upstream that answered, the log's line)."""
+    def send(self, source, request):
+        """Sends the raw `request` from the address `source`; returns (status, body, the log's line)."""
         lines = len(self.logged())
         with socket.create_connection(('127.0.0.1', self.nginx.port), timeout=TIMEOUT,
                                       source_address=(source, 0)) as connection:
             connection.sendall(request)
             response = http.client.HTTPResponse(connection)
             response.begin()
-            answerer = response.read().decode()
+            body = response.read().decode()
         # Nginx logs a request once it has answered it.
         wait_until(lambda: len(self.logged()) > lines, 'the request in the access log')
-        upstream = next(name for name, address in self.answerer.items() if address == answerer)
-        return upstream, self.logged()[lines]
+        return response.status, body, self.logged()[lines]
+
+    def ask(self, source, request):
+        """Sends the raw `request` from the address `source`; returns (the upstream that answered, the log's line)."""
+        _, answerer, line = self.send(source, request)
+        return next(name for name, address in self.answerer.items() if address == answerer), line
 
 
 @pytest.fixture(scope='module')
@@ -188,6 +192,16 @@ def test_x_canary_steers_only_a_testers_request_and_the_log_says_so(role_balance
 
     assert answered == upstream
     assert (json.loads(line)['remote'], json.loads(line)['route']) == (source, route)
+
+
+@pytest.mark.parametrize('source', ['127.0.0.1', TESTER, OUTSIDER])
+@pytest.mark.parametrize('path', ['/healthz', '/metrics'])
+def test_the_services_health_and_metrics_are_not_served_on_the_public_port(role_balancer, source, path):
+    """The LBs and the monitoring host ask each backend directly; through the LB nobody reaches them."""
+    request = b'GET %s HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n' % path.encode()
+    status, _, line = role_balancer.send(source, request)
+
+    assert (status, json.loads(line)['upstream']) == (404, '')
 
 
 def test_a_raw_0xff_in_the_request_line_is_logged_as_it_came_and_judged(role_balancer, tmp_path):

@@ -31,6 +31,7 @@ INJECTED_ADDRESS = '10.231.0.99:8000; } server { listen 8089; return 200 pwned; 
     ('nginx_size', '64k'),
     ('next_upstream', 'error timeout http_502'),
     ('absolute_path', '/opt/user-api'),
+    ('absolute_paths', ['/healthz', '/metrics']),
     ('unit_line', '-listen :8000 -log "json"'),
     ('networks', ['10.0.0.1', 'fd00::/64', '192.168.0.0/16']),
 ])
@@ -77,6 +78,9 @@ def test_good_values_pass(kind, value):
     ('next_upstream', 'nginx_lb_proxy_next_upstream', 'error; return 200', 'holds "error;", "return", "200", not'),
     ('absolute_path', 'release_root', '/opt/a\nExecStartPre=/x', 'is not an absolute path'),
     ('absolute_path', 'release_root', '/opt/../etc', 'is not an absolute path'),
+    ('absolute_paths', 'nginx_lb_private_paths', '/healthz', 'is not a list of absolute paths'),
+    ('absolute_paths', 'nginx_lb_private_paths', ['/healthz', '/x { return 200; }'],
+     'nginx_lb_private_paths[1]="/x { return 200; }" is not an absolute path'),
     ('unit_line', 'release_args', '-listen :8000\nExecStartPre=/bin/sh', 'holds a newline'),
     ('networks', 'nginx_lb_canary_tester_addresses', ['10.0.0.0/8', '10.0.0.1; } x {'],
      '"10.0.0.1; } x {" is not an IP address or network (CIDR) in nginx_lb_canary_tester_addresses'),

@@ -41,6 +41,10 @@ def task_ended(runner, name):
                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == name)
 
 
+# points by which a canary's share in `weights` mode may miss over a window of 4,000 or more requests (docs/canary.md)
+WEIGHTS_TOLERANCE = 0.1
+
+
 def canary_share(lines, canary_backends):
     """Percent of the lines answered by the canary backends."""
     canary = sum(1 for line in lines if line["upstream"] in canary_backends)
@@ -105,19 +109,21 @@ def test_bad_canary_is_aborted_at_the_first_step(load, playbook, lab, lb_url, fa
     assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
 
 
-# requests/s of `X-Canary: always` to a fast endpoint: enough to hide the canary's errors if it were honoured (15
-# users' requests/s reach a 5% canary), and what this 2-core lab serves beside the usual load without users timing
-# out (at 2,000/s, 117 of 22,686 users' requests timed out in one run)
-FLOOD_RATE = 1000
+# requests/s of `X-Canary: always`, as the issue asks: honoured, they would hide the canary's errors (15 users'
+# requests/s reach a 5% canary)
+FLOOD_RATE = 2000
+# A path the service answers at once with 404, which no analysis counts as an error (its health check and metrics,
+# the usual fast 200s, are not public through the LB)
+FLOOD_PATH = "favicon.ico"
 
 
 def test_a_flood_of_x_canary_from_outside_does_not_pass_a_bad_canary(load, playbook, lab, lb, lb_url, tmp_path):
-    """The test runner is no LB, so no tester: its 1,000 requests/s of `X-Canary: always` to /healthz (fast 200s)
-    are split like any user's, 5% to the canary. Honoured, they would all reach the canary and thin its 5% of
-    errors on GET / below 0.1%, and it would pass. Still aborted at step 1; the LB's log shows the flood."""
+    """The test runner is no LB, so no tester: its 2,000 requests/s of `X-Canary: always` (fast 404s) are split
+    like any user's, 5% to the canary. Honoured, they would all reach the canary and thin its 5% of errors on GET /
+    below 0.1%, and it would pass. Still aborted at step 1; the LB's log shows the flood."""
     flood_report = tmp_path / "flood.json"
     flood = subprocess.Popen(  # bounded by --duration; stopped with the signal once the playbook is judged
-        [sys.executable, str(PROJECT / "tools" / "loadgen.py"), f"{lb_url}healthz", "--rate", str(FLOOD_RATE),
+        [sys.executable, str(PROJECT / "tools" / "loadgen.py"), f"{lb_url}{FLOOD_PATH}", "--rate", str(FLOOD_RATE),
          "--duration", "300", "--header", "X-Canary: always", "--json", str(flood_report), "--quiet"])
     try:
         time.sleep(2)  # the flood is steady before the usual load and the playbook start
@@ -133,12 +139,12 @@ def test_a_flood_of_x_canary_from_outside_does_not_pass_a_bad_canary(load, playb
     assert step["decision"] == "fail"
     assert_nothing_dropped(report, failed_share=0.001, failing_backends=backends(lab, "blue"))
     assert json.loads(flood_report.read_text())["stopped_by"] == "signal"
-    # the flood during the step: at its rate, from an address that is no LB, answered 200, split as users'
+    # the flood during the step: at its rate, from an address that is no LB, answered 404, split as users'
     flooded = [line for line in lb_log(lb, step["started"]) if float(line["msec"]) < step["finished"]
-               and line["request"].startswith("GET /healthz ")]
+               and line["request"].startswith(f"GET /{FLOOD_PATH} ")]
     assert len(flooded) >= 0.9 * FLOOD_RATE * (step["finished"] - step["started"]), len(flooded)
     assert {line["remote"] for line in flooded}.isdisjoint(addresses(lab, "lb"))
-    assert {(line["status"], line["route"]) for line in flooded} == {(200, "user")}
+    assert {(line["status"], line["route"]) for line in flooded} == {(404, "user")}
     assert abs(canary_share(flooded, backends(lab, "blue")) - 5) <= 1
     assert answers(lb_url, 15) == {host: "1.1.0" for host in GREEN}
 
@@ -160,7 +166,8 @@ def test_paused_canary_holds_its_share_shows_its_status_and_goes_on(load, playbo
     assert runner.rc == 0, (failure_messages(runner), report_text(runner))
     time.sleep(15)
     held = [line for line in lb_log(lb, paused)]
-    assert len(held) >= 4000 and abs(canary_share(held, backends(lab, "blue")) - 5) <= 1
+    # weights repeat an exact cycle of 100 requests: a window cut at any second is off by a few requests at most
+    assert len(held) >= 4000 and abs(canary_share(held, backends(lab, "blue")) - 5) <= WEIGHTS_TOLERANCE
     status = playbook("canary.yml", canary_action="status")
     assert status.rc == 0 and changed_hosts(status) == {}
     assert "a canary of 1.0.0 runs (paused at 5%, step 2 of 6)" in report_text(status)
@@ -388,7 +395,7 @@ def test_in_place_canary_drains_one_host_then_promote_rolls_the_rest(load, playb
     canary_host = {f"{addresses(lab, 'green')[0]}:8000"}  # green1, the first live host, drained and upgraded
     step = canary_report(runner)["canary_steps"][0]
     window = [line for line in lines if step["started"] <= float(line["msec"]) < step["finished"]]
-    assert abs(canary_share(window, canary_host) - 5) <= 1
+    assert abs(canary_share(window, canary_host) - 5) <= 2.5 * WEIGHTS_TOLERANCE  # a window of 2,400, not 4,500
     assert {line["version"] for line in window if line["upstream"] in canary_host} == {"1.0.0"}
     assert {line["version"] for line in window if line["upstream"] not in canary_host} == {"1.1.0"}
     promoted, report, returned = under_load(load, playbook, "canary.yml", inventory=without_colours,

@@ -2,6 +2,8 @@
 
 import hashlib
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 from conftest import PROJECT, addresses, answers, failure_messages, get_json
@@ -116,6 +118,16 @@ def test_stub_status_is_on_localhost_only(lb_host, lab):
     assert "Active connections" in lb_host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
     lb = addresses(lab, "lb")[0]
     assert lb_host.run(f"curl -s --max-time 2 http://{lb}:8081/nginx_status").rc != 0
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_health_and_metrics_reach_the_lb_but_not_its_users(lb_host, lab, lb_url, path):
+    """The LB asks each backend on its own address; its public port does not pass these paths on."""
+    app = addresses(lab, "app")[0]
+    assert lb_host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' http://{app}:8000{path}") == "200"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{lb_url}{path.lstrip('/')}", timeout=5)
+    assert refused.value.code == 404
 
 
 def test_lb_has_the_cpu_weight_of_a_hundred_app_hosts(lb_host, app_host):
