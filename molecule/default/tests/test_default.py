@@ -114,6 +114,13 @@ def test_nginx_config_is_valid(lb_host):
     assert lb_host.service("nginx").is_running
 
 
+def test_lb_listens_with_a_queue_as_long_as_the_services(lb_host):
+    """Nginx's own default backlog (511) drops the SYNs of a burst its workers have not accepted yet."""
+    somaxconn = int(lb_host.check_output("cat /proc/sys/net/core/somaxconn"))
+    listening = lb_host.check_output("ss -Hltn 'sport = :80'").split()
+    assert int(listening[2]) == min(4096, somaxconn) > 511, listening
+
+
 def test_stub_status_is_on_localhost_only(lb_host, lab):
     assert "Active connections" in lb_host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
     lb = addresses(lab, "lb")[0]

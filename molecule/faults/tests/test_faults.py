@@ -231,7 +231,7 @@ def test_5_two_controllers_with_one_hostname_one_waits_and_a_deploy_past_its_ttl
     namespace of its own (unshare), where the first one's pid is not visible, as in another container. It must
     wait for the first's lease, never judge it dead by its pid; the first outlives fleet_lock_ttl and keeps its
     lock, renewed at every batch."""
-    ttl = 20  # above one batch (drain, 8 s healthy, re-add), below the whole rollout of 4 hosts
+    ttl = 30  # above one batch (drain, 8 s healthy, re-add: about 16 s here), below the whole rollout of 4 hosts
     first = {}
     run_first = threading.Thread(target=lambda: first.update(runner=playbook(
         "rolling.yml", app_version="1.0.0", rolling_min_healthy_seconds=8, rolling_bake_seconds=0,
