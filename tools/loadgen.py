@@ -103,6 +103,9 @@ def parse_args(argv):
     parser.add_argument("--json", metavar="FILE", help="write the full report (JSON) to FILE")
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="a header sent with every request, e.g. 'X-Canary: always' (repeatable)")
+    parser.add_argument("--normal-priority", action="store_true",
+                        help="stay in the normal scheduling class: for traffic that is part of the test (a flood), "
+                             "not its witness, which must not take the CPU from the LB and the backends")
     parser.add_argument("--quiet", action="store_true", help="no text summary on stdout")
     parser.add_argument("--fail-on-error", action="store_true", help="exit 1 if any request failed")
     args = parser.parse_args(argv)
@@ -349,7 +352,7 @@ def raise_priority():
 
 def main(argv=None):
     args = parse_args(argv)
-    scheduler = raise_priority()
+    scheduler = "SCHED_OTHER" if args.normal_priority else raise_priority()
     rows, started_at, duration, stopped_by, max_lag = asyncio.run(run(args))
     report = dict(build_report(args.url, args.rate, started_at, duration, stopped_by, max_lag, rows), scheduler=scheduler)
     if args.json:

@@ -308,3 +308,11 @@ def test_short_seconds_does_not_count_overload_as_sent():
     rows = [[round(t, 3), "overload" if 1.0 <= t < 1.5 else 200, None, 0.0] for t in times]
     assert import_loadgen().short_seconds({"target_rate": 300, "duration": 2.0, "responses": rows}) == \
         [(1, 150, 300)]
+
+
+def test_a_flood_stays_in_the_normal_class(serve, tmp_path):
+    """Traffic a test throws at the fleet (a flood) must not take real-time CPU from the LB: only the witness may."""
+    server = serve(lambda n: (200, "1.0.0"))
+    proc, report = loadgen(tmp_path, server.url, "--rate", "50", "--duration", "1", "--quiet", "--normal-priority")
+    assert proc.returncode == 0, proc.stderr
+    assert report["scheduler"] == "SCHED_OTHER" and report["requests"] == 50

@@ -124,7 +124,8 @@ def test_a_flood_of_x_canary_from_outside_does_not_pass_a_bad_canary(load, playb
     flood_report = tmp_path / "flood.json"
     flood = subprocess.Popen(  # bounded by --duration; stopped with the signal once the playbook is judged
         [sys.executable, str(PROJECT / "tools" / "loadgen.py"), f"{lb_url}{FLOOD_PATH}", "--rate", str(FLOOD_RATE),
-         "--duration", "300", "--header", "X-Canary: always", "--json", str(flood_report), "--quiet"])
+         "--duration", "300", "--header", "X-Canary: always", "--json", str(flood_report), "--quiet",
+         "--normal-priority"])  # an adversary, not the witness: it must not take real-time CPU from the LB
     try:
         time.sleep(2)  # the flood is steady before the usual load and the playbook start
         runner, report, _ = under_load(load, playbook, "canary.yml", app_version="1.0.0",
