@@ -63,9 +63,9 @@ def test_built_collection_installs_and_runs_in_a_new_virtualenv(tmp_path):
     installed = collections / 'ansible_collections' / 'fleet' / 'deployer'
     assert 'MODULE fleet.deployer.nginx_upstream (%s/plugins/modules/nginx_upstream.py)' % installed in doc.stdout
     options = re.findall(r'^([-=]) (\w+) ', doc.stdout.partition('ATTRIBUTES:')[0], re.MULTILINE)
-    # path, test_command, reload, reload_command and backup come from the doc fragment, so it was found.
-    assert options == [('-', 'backup'), ('=', 'path'), ('-', 'purge'), ('-', 'reload'), ('-', 'reload_command'),
-                       ('-', 'servers'), ('-', 'test_command'), ('=', 'upstream')]
+    # path, test_command, reload, reload_command, backup and lock come from the doc fragment, so it was found.
+    assert options == [('-', 'backup'), ('-', 'lock'), ('=', 'path'), ('-', 'purge'), ('-', 'reload'),
+                       ('-', 'reload_command'), ('-', 'servers'), ('-', 'test_command'), ('=', 'upstream')]
     assert not doc.stderr, doc.stderr
 
     nginx = NginxPrefix(tmp_path / 'nginx')
